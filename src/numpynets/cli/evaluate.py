@@ -1,0 +1,54 @@
+"""numpynets evaluate MODEL_FILE"""
+
+from __future__ import annotations
+
+from .common import add_data_options, add_threads_option, print_json
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("evaluate", help="test accuracy and a per-class table for a model file",
+                       description="Evaluate a model file on its test set (MNIST test images, or the XOR table).")
+    p.add_argument("model_file", metavar="MODEL_FILE", help="a model file or a run folder")
+    p.add_argument("--limit", type=int, metavar="N", help="use only the first N test images")
+    p.add_argument("--json", action="store_true", help="print the figures as one JSON line, last")
+    add_data_options(p)
+    add_threads_option(p)
+    p.set_defaults(func=run)
+
+
+def load_test_set(model, args):
+    from ..data import load_mnist, xor_data
+    from ..errors import ConfigError
+
+    if getattr(model, "dataset", "mnist") == "xor":
+        return xor_data()
+    if args.limit is not None and args.limit < 1:
+        raise ConfigError(f"--limit must be >= 1, got {args.limit}")
+    test = load_mnist(args.data_dir, verify=args.verify).test
+    if args.limit is not None:
+        test.x, test.y = test.x[:args.limit], test.y[:args.limit]
+    return test
+
+
+def run(args) -> int:
+    from ..io import load_model
+    from ..runtime import blas_threads, resolve_threads
+    from ..train.evaluate import evaluate, per_class_table
+
+    model, meta = load_model(args.model_file)
+    test = load_test_set(model, args)
+    with blas_threads(resolve_threads(args.threads)):
+        r = evaluate(model, test.x, test.y)
+    print(f"{args.model_file}: {getattr(model, 'name', 'model')}, {model.num_parameters():,d} parameters")
+    if "per_class" in r:
+        print(per_class_table(r["per_class"]))
+    print(f"test accuracy {r['accuracy']:.2f}% ({r['correct']}/{r['n']}), loss {r['loss']:.4f}")
+    if args.json:
+        out = {"model_file": str(args.model_file), "model": getattr(model, "name", None),
+               "parameters": model.num_parameters(), "test_accuracy": round(r["accuracy"], 4),
+               "test_loss": round(r["loss"], 6), "correct": r["correct"], "n": r["n"]}
+        if "per_class" in r:
+            out["per_class_accuracy"] = {c: round(100.0 * ok / tot, 4) if tot else None
+                                         for c, (ok, tot) in r["per_class"].items()}
+        print_json(out)
+    return 0

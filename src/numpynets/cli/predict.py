@@ -1,0 +1,59 @@
+"""numpynets predict MODEL_FILE IMAGE..."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .common import print_json
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("predict", help="classify digit images with a model",
+                       description="Print the predicted digit and the ten probabilities for each image. "
+                       "Images of any size are centred and scaled as MNIST was (dark-on-light is inverted).")
+    p.add_argument("model_file", metavar="MODEL_FILE")
+    p.add_argument("images", metavar="IMAGE", nargs="+")
+    p.add_argument("--raw", action="store_true",
+                   help="only resize to 28x28, no cropping or centring (for images already like MNIST)")
+    p.add_argument("--json", action="store_true", help="print the results as one JSON line, last")
+    p.set_defaults(func=run)
+
+
+def prepare(path, raw: bool = False) -> np.ndarray | None:
+    from PIL import Image
+
+    from ..data.images import load_image, mnist_like
+
+    img = load_image(path)
+    if raw:
+        if img.shape != (28, 28):
+            pil = Image.fromarray((img * 255).astype(np.uint8)).resize((28, 28), Image.LANCZOS)
+            img = np.asarray(pil, np.float32) / np.float32(255)
+        return img.astype(np.float32)
+    return mnist_like(img)
+
+
+def run(args) -> int:
+    from ..errors import ModelFileError
+    from ..io import load_model
+    from ..nn.losses import softmax
+
+    model, _ = load_model(args.model_file)
+    if not model.is_classifier or model.output_shape != (10,) or int(np.prod(model.input_shape)) != 784:
+        raise ModelFileError(f"{args.model_file}: not an MNIST digit classifier (takes {model.input_shape}, "
+                             f"gives {model.output_shape}); use a model trained on MNIST")
+    results = []
+    for path in args.images:
+        x = prepare(path, args.raw)
+        if x is None:
+            print(f"{path}: blank image, nothing to predict")
+            results.append({"image": path, "digit": None, "probabilities": None})
+            continue
+        p = softmax(model.forward(x[None]).astype(np.float64))[0]
+        digit = int(p.argmax())
+        print(f"{path}: {digit}  ({100 * p[digit]:.1f}%)")
+        print("  " + "  ".join(f"{d}:{100 * q:5.1f}%" for d, q in enumerate(p)))
+        results.append({"image": path, "digit": digit, "probabilities": [round(float(q), 6) for q in p]})
+    if args.json:
+        print_json({"model_file": args.model_file, "predictions": results})
+    return 0

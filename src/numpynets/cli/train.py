@@ -1,0 +1,97 @@
+"""numpynets train MODEL [options]"""
+
+from __future__ import annotations
+
+import argparse
+
+from ..models.registry import MODELS
+from ..optim.optimizers import OPTIMIZERS
+from ..optim.schedules import KINDS
+from .common import add_data_options, add_threads_option, print_json
+
+# architecture options: (flag, key, type, help); a model takes the ones it knows
+ARCH_FLAGS = [
+    ("--hidden", "hidden", int, "mlp: hidden units (default 512)"),
+    ("--init", "init", str, "weight initialisation: xavier, xavier_normal, he, he_uniform"),
+]
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("train", help="train a model", description="Train a built-in model or an architecture "
+                       "JSON file; writes model.safetensors, best.safetensors, log.csv and config.json.",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("model", metavar="MODEL", help=f"one of {', '.join(MODELS)}, or an architecture .json file")
+    p.add_argument("--recipe", help="'default' (our best) or 'original' (the Rust project's hyperparameters)")
+    h = p.add_argument_group("hyperparameters (override the recipe's)")
+    h.add_argument("--epochs", type=int)
+    h.add_argument("--batch-size", type=int)
+    h.add_argument("--lr", type=float, help="(initial) learning rate")
+    h.add_argument("--optimizer", choices=OPTIMIZERS)
+    h.add_argument("--momentum", type=float)
+    h.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=None)
+    h.add_argument("--weight-decay", type=float)
+    h.add_argument("--schedule", choices=KINDS, help="learning-rate schedule")
+    h.add_argument("--schedule-config", metavar="F.json",
+                   help="schedule from a JSON file (the original project's files work unchanged)")
+    h.add_argument("--warmup", type=float, metavar="EPOCHS", help="linear warm-up length")
+    h.add_argument("--schedule-per", choices=("epoch", "batch"), help="step the schedule per epoch or per batch")
+    h.add_argument("--patience", type=int, help="early stopping: epochs without validation improvement")
+    h.add_argument("--min-delta", type=float, help="early stopping: smallest improvement that counts")
+    a = p.add_argument_group("architecture")
+    for flag, key, typ, help_ in ARCH_FLAGS:
+        a.add_argument(flag, dest=f"arch_{key}", type=typ, help=help_)
+    r = p.add_argument_group("run")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--limit", type=int, metavar="N", help="train on the first N images of the training file")
+    r.add_argument("--val-split", type=float, default=0.1, help="fraction of the training file held out "
+                   "for validation (its last images, as in the original)")
+    r.add_argument("--out", metavar="DIR", help="run folder (default: runs/MODEL-TIMESTAMP)")
+    r.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    r.add_argument("--json", action="store_true", help="print the final figures as one JSON line, last")
+    add_data_options(r)
+    add_threads_option(r)
+    p.set_defaults(func=run)
+
+
+def schedule_overrides(args, recipe_schedule: dict) -> dict | None:
+    if args.schedule is None and args.warmup is None and args.schedule_per is None:
+        return None
+    sched = dict(recipe_schedule)
+    if args.schedule is not None and args.schedule != sched.get("kind"):
+        sched = {"kind": args.schedule, "per": sched.get("per", "epoch")}
+    if args.warmup is not None:
+        sched["warmup_epochs"] = args.warmup
+    if args.schedule_per is not None:
+        sched["per"] = args.schedule_per
+    return sched
+
+
+def options_from_args(args):
+    from ..train.run import TrainOptions, resolve
+
+    overrides = {k: getattr(args, k) for k in ("epochs", "batch_size", "lr", "optimizer", "momentum",
+                                               "nesterov", "weight_decay", "patience", "min_delta")}
+    arch_options = {key: getattr(args, f"arch_{key}") for _, key, _, _ in ARCH_FLAGS
+                    if getattr(args, f"arch_{key}") is not None}
+    opts = TrainOptions(model=args.model, recipe=args.recipe, overrides=overrides, arch_options=arch_options,
+                        schedule_config=args.schedule_config, seed=args.seed, data_dir=args.data_dir,
+                        out=args.out, limit=args.limit, val_fraction=args.val_split, verify=args.verify,
+                        threads=args.threads, progress=args.progress)
+    sched = schedule_overrides(args, resolve(opts)[1].schedule)
+    if sched is not None and not args.schedule_config:
+        opts.overrides["schedule"] = sched
+    return opts
+
+
+def run(args) -> int:
+    from ..train.run import run_training
+
+    summary = run_training(options_from_args(args))
+    if "test_accuracy" in summary:
+        print(f"test accuracy {summary['test_accuracy']:.2f}%  (loss {summary['test_loss']:.4f})  "
+              f"train {summary['train_seconds']:.2f}s for {summary['epochs']} epoch"
+              f"{'s' * (summary['epochs'] != 1)}  ({summary['samples_per_second']:,.0f} samples/s)")
+    print(f"saved {summary['run_dir']}/model.safetensors")
+    if args.json:
+        print_json({k: v for k, v in summary.items() if k not in ("test_result", "model_obj")})
+    return 130 if summary["stopped"] == "interrupted" else 0

@@ -1,0 +1,20 @@
+"""Model files: the native safetensors format (and, via ``load_model``, any
+format numpynets can read)."""
+
+from pathlib import Path
+
+from ..errors import ModelFileError
+from .native import load_native, read_native, save_model  # noqa: F401
+
+
+def load_model(path):
+    """Load any model file numpynets reads; returns ``(model, metadata)``."""
+    p = Path(path)
+    if not p.exists():
+        raise ModelFileError(f"{path}: no such model file")
+    if p.is_dir():
+        for name in ("model.safetensors", "best.safetensors"):
+            if (p / name).exists():
+                return load_native(p / name)
+        raise ModelFileError(f"{path}: a folder with no model.safetensors in it")
+    return load_native(p)

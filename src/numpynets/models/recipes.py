@@ -1,0 +1,79 @@
+"""Training recipes: every hyperparameter of a run, with defaults.
+
+A built-in model has an ``original`` recipe (the Rust project's
+hyperparameters, trained with correct gradients) and a ``default`` one (our
+best for the same architecture). Command-line options override single
+fields and keep the rest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, replace
+
+from ..errors import ConfigError
+from ..optim.optimizers import OPTIMIZERS
+from ..optim.schedules import Schedule, schedule_from_dict
+
+
+@dataclass
+class Recipe:
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 0.01
+    optimizer: str = "sgd"
+    momentum: float = 0.0
+    nesterov: bool = False
+    weight_decay: float = 0.0
+    betas: tuple = (0.9, 0.999)
+    schedule: dict = field(default_factory=lambda: {"kind": "constant"})
+    patience: int | None = None          # early stopping: epochs without improvement; None = off
+    min_delta: float = 0.0               # ... by more than this (validation loss)
+    stop_loss: float | None = None       # stop as soon as the epoch's train loss is below this
+    stop_accuracy: float | None = None   # ... and the train accuracy (percent) at least this
+    arch: dict = field(default_factory=dict)   # architecture options (init, widths, ...)
+
+    def validate(self) -> Recipe:
+        if not isinstance(self.epochs, int) or self.epochs < 1:
+            raise ConfigError(f"epochs must be a whole number >= 1, got {self.epochs}")
+        if not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise ConfigError(f"batch size must be a whole number >= 1, got {self.batch_size}")
+        if not self.lr > 0:
+            raise ConfigError(f"learning rate must be > 0, got {self.lr}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+        if not 0 <= self.momentum < 1:
+            raise ConfigError(f"momentum must be in [0, 1), got {self.momentum}")
+        if self.weight_decay < 0:
+            raise ConfigError(f"weight decay must be >= 0, got {self.weight_decay}")
+        if self.patience is not None and self.patience < 1:
+            raise ConfigError(f"patience must be >= 1, got {self.patience}")
+        if self.min_delta < 0:
+            raise ConfigError(f"min delta must be >= 0, got {self.min_delta}")
+        self.schedule_obj()
+        return self
+
+    def schedule_obj(self) -> Schedule:
+        return schedule_from_dict(self.schedule)
+
+    def with_overrides(self, **kw) -> Recipe:
+        known = {f.name for f in fields(self)}
+        kw = {k: v for k, v in kw.items() if v is not None and k in known}
+        if "arch" in kw:
+            kw["arch"] = {**self.arch, **kw["arch"]}
+        return replace(self, **kw).validate()
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["betas"] = list(self.betas)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Recipe:
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ConfigError(f"unknown recipe field(s) {sorted(unknown)}")
+        d = dict(d)
+        if "betas" in d:
+            d["betas"] = tuple(d["betas"])
+        return cls(**d).validate()

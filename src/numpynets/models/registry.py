@@ -1,0 +1,96 @@
+"""The built-in models and their recipes, and building any model from an
+architecture dict (or JSON file).
+
+An architecture is ``{"input_shape": [...], "layers": [{"type": ...}, ...],
+"loss": ...}`` (plus ``"name"``); it is stored in every model file, so a
+model can be rebuilt from the file alone.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from ..errors import ConfigError, NumpynetsError
+from ..nn.sequential import Sequential
+from . import mlp
+from .recipes import Recipe
+
+
+@dataclass
+class BuiltinModel:
+    name: str
+    summary: str
+    architecture: Callable[..., dict]
+    recipes: dict[str, Recipe]
+    dataset: str = "mnist"
+
+
+MODELS: dict[str, BuiltinModel] = {}
+
+
+def register_model(model: BuiltinModel) -> None:
+    MODELS[model.name] = model
+
+
+register_model(BuiltinModel("mlp", "784 -> 512 ReLU -> 10", mlp.architecture, mlp.RECIPES))
+
+
+def get_model(name: str) -> BuiltinModel:
+    if name not in MODELS:
+        raise ConfigError(f"unknown model {name!r}; choose one of {', '.join(MODELS)} "
+                          "or give an architecture .json file")
+    return MODELS[name]
+
+
+def get_recipe(model: BuiltinModel, recipe: str | None) -> Recipe:
+    recipe = recipe or "default"
+    if recipe not in model.recipes:
+        raise ConfigError(f"model {model.name!r} has no recipe {recipe!r}; choose one of "
+                          f"{', '.join(model.recipes)}")
+    return model.recipes[recipe]
+
+
+def build_architecture(model: BuiltinModel, options: dict) -> dict:
+    try:
+        arch = model.architecture(**options)
+    except TypeError as exc:
+        raise ConfigError(f"model {model.name!r}: bad architecture option(s) {sorted(options)} ({exc})") from None
+    arch["name"] = model.name
+    arch["dataset"] = model.dataset
+    return arch
+
+
+def build(arch: dict, seed: int | np.random.Generator | None = 0, dtype=np.float32) -> Sequential:
+    """A model from an architecture dict, initialised from ``seed``."""
+    if not isinstance(arch, dict) or "layers" not in arch or "input_shape" not in arch:
+        raise ConfigError("an architecture needs \"input_shape\" and \"layers\"")
+    if not arch["layers"]:
+        raise ConfigError("an architecture needs at least one layer")
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    try:
+        model = Sequential.from_architecture(arch, rng=rng, dtype=dtype)
+    except NumpynetsError:
+        raise
+    except (TypeError, ValueError, KeyError) as exc:
+        raise ConfigError(f"bad architecture: {exc}") from None
+    model.name = arch.get("name", "custom")
+    model.dataset = arch.get("dataset", "mnist")
+    return model
+
+
+def load_architecture_file(path) -> dict:
+    try:
+        with open(path, encoding="utf-8") as f:
+            arch = json.load(f)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    if not isinstance(arch, dict):
+        raise ConfigError(f"{path}: an architecture file holds a JSON object")
+    arch.setdefault("name", "custom")
+    return arch

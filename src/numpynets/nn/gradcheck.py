@@ -1,0 +1,62 @@
+"""Finite-difference gradient checks, in float64, against a random upstream
+gradient.
+
+For a layer ``y = f(x; θ)`` and a fixed random ``g`` (same shape as ``y``),
+the scalar ``L = sum(g * f(x; θ))`` has ``dL/dx = backward(g)`` and
+``dL/dθ = grads[θ]``. Central differences ``(L(θ+h) - L(θ-h)) / 2h`` give
+the reference. A random ``g`` (never all ones) catches transposes and wrong
+reductions that a uniform upstream gradient would hide.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def numerical_gradient(f, x: np.ndarray, h: float = 1e-6) -> np.ndarray:
+    """dF/dx for scalar ``f()`` that reads ``x`` (perturbed in place)."""
+    grad = np.zeros_like(x)
+    it = np.nditer(x, flags=["multi_index"], op_flags=[["readwrite"]])
+    for _ in it:
+        i = it.multi_index
+        old = x[i]
+        x[i] = old + h
+        fp = f()
+        x[i] = old - h
+        fm = f()
+        x[i] = old
+        grad[i] = (fp - fm) / (2 * h)
+    return grad
+
+
+def rel_error(a: np.ndarray, b: np.ndarray) -> float:
+    """max |a - b| / max(|a| + |b|, tiny): scale-free, 0 when both vanish."""
+    num = np.abs(a - b).max() if a.size else 0.0
+    den = max((np.abs(a) + np.abs(b)).max() if a.size else 0.0, 1e-12)
+    return float(num / den)
+
+
+def check_layer(layer, x: np.ndarray, rng: np.random.Generator, training: bool = True,
+                h: float = 1e-6) -> dict[str, float]:
+    """Relative errors of ``layer.backward`` against finite differences for
+    the input (key ``"x"``) and every parameter. Everything must be float64."""
+    assert x.dtype == np.float64, "gradient checks run in float64"
+    layer.needs_input_grad = True
+    for k in layer.params:
+        layer.params[k] = layer.params[k].astype(np.float64)
+        layer.grads[k] = np.zeros_like(layer.params[k])
+    y = layer.forward(x, training)
+    g = rng.standard_normal(y.shape)
+
+    def loss():
+        return float(np.sum(g * layer.forward(x, training)))
+
+    layer.forward(x, training)
+    for gr in layer.grads.values():
+        gr.fill(0)
+    dx = layer.backward(g)
+    analytic = {"x": dx, **{k: v.copy() for k, v in layer.grads.items()}}
+    errors = {"x": rel_error(dx, numerical_gradient(loss, x, h))}
+    for k, p in layer.params.items():
+        errors[k] = rel_error(analytic[k], numerical_gradient(loss, p, h))
+    return errors

@@ -1,0 +1,104 @@
+"""The layer contract, and the registry that builds layers from JSON configs.
+
+Every layer is a small class with the same shape (dimension letters: ``N``
+batch, ``C`` channels, ``H, W`` spatial, ``T`` tokens, ``D`` width):
+
+* ``params`` and ``grads``: dicts of named arrays with the same keys and
+  shapes. After a layer joins a :class:`~numpynets.nn.sequential.Sequential`
+  these are views into the model's flat buffers, so a layer must update them
+  in place (``+=``, ``out=``) and never rebind them.
+* ``forward(x, training=False)`` returns the output and keeps exactly what
+  ``backward`` needs.
+* ``backward(dout)`` returns ``dx`` (or ``None`` when ``needs_input_grad`` is
+  false, as for the first layer of a model) and *accumulates* into ``grads``.
+  It must not modify ``dout``. Backward never updates parameters.
+* ``output_shape(input_shape)`` maps a per-sample shape (without ``N``) to the
+  output's, and raises :class:`~numpynets.errors.ShapeError` naming the layer
+  and both shapes when the input does not fit.
+* ``config()`` returns the JSON-able dict that rebuilds the layer through
+  :func:`layer_from_config`.
+
+Layers compute in the dtype they are given: float32 in training, float64 in
+gradient checks.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ConfigError, ShapeError
+
+LAYERS: dict[str, type[Layer]] = {}
+
+
+def register(kind: str):
+    """Class decorator: make a layer buildable from ``{"type": kind, ...}``."""
+
+    def deco(cls):
+        cls.kind = kind
+        LAYERS[kind] = cls
+        return cls
+
+    return deco
+
+
+class Layer:
+    kind = "layer"
+
+    def __init__(self):
+        self.params: dict[str, np.ndarray] = {}
+        self.grads: dict[str, np.ndarray] = {}
+        self.needs_input_grad = True
+
+    # -- the contract -----------------------------------------------------
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        raise NotImplementedError
+
+    def backward(self, dout: np.ndarray) -> np.ndarray | None:
+        raise NotImplementedError
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        return tuple(input_shape)
+
+    def config(self) -> dict:
+        return {"type": self.kind}
+
+    def reset_parameters(self, rng: np.random.Generator) -> None:
+        """Draw fresh initial values for the parameters (in place)."""
+
+    # -- helpers shared by every layer ------------------------------------
+    def _add_param(self, name: str, shape: tuple[int, ...], dtype=np.float32) -> None:
+        self.params[name] = np.zeros(shape, dtype=dtype)
+        self.grads[name] = np.zeros(shape, dtype=dtype)
+
+    def zero_grad(self) -> None:
+        for g in self.grads.values():
+            g.fill(0)
+
+    def shape_error(self, input_shape, expected: str) -> ShapeError:
+        return ShapeError(
+            f"{self.describe()}: input of shape {tuple(input_shape)} does not fit; "
+            f"expected {expected}"
+        )
+
+    def describe(self) -> str:
+        args = {k: v for k, v in self.config().items() if k != "type"}
+        inner = ", ".join(f"{k}={v}" for k, v in args.items())
+        return f"{type(self).__name__}({inner})"
+
+    def __repr__(self) -> str:
+        return self.describe()
+
+
+def layer_from_config(cfg: dict) -> Layer:
+    """Build a layer from ``{"type": "linear", "in_features": 784, ...}``."""
+    if not isinstance(cfg, dict) or "type" not in cfg:
+        raise ConfigError(f"layer config {cfg!r} has no \"type\"; known types: {', '.join(sorted(LAYERS))}")
+    kind = str(cfg["type"]).lower()
+    if kind not in LAYERS:
+        raise ConfigError(f"unknown layer type {cfg['type']!r}; known types: {', '.join(sorted(LAYERS))}")
+    kwargs = {k: v for k, v in cfg.items() if k != "type"}
+    try:
+        return LAYERS[kind](**kwargs)
+    except TypeError as exc:
+        raise ConfigError(f"layer {kind!r}: bad fields {sorted(kwargs)} ({exc})") from None

@@ -1,0 +1,64 @@
+"""Fully connected layer."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .init import initialise
+from .layer import Layer, register
+
+
+@register("linear")
+class Linear(Layer):
+    """y = x @ W + b.   x: (N, n_in) -> y: (N, n_out).
+
+    ``W`` is stored ``[in][out]`` (row-major), the original project's layout,
+    so its files map onto ours without a transpose.
+    """
+
+    def __init__(self, in_features: int, out_features: int, init: str = "xavier", bias: bool = True):
+        super().__init__()
+        self.in_features, self.out_features = int(in_features), int(out_features)
+        self.init, self.bias = init, bool(bias)
+        self._add_param("W", (self.in_features, self.out_features))
+        if self.bias:
+            self._add_param("b", (self.out_features,))
+
+    def config(self) -> dict:
+        cfg = {"type": self.kind, "in_features": self.in_features, "out_features": self.out_features,
+               "init": self.init}
+        if not self.bias:
+            cfg["bias"] = False
+        return cfg
+
+    def reset_parameters(self, rng):
+        W = self.params["W"]
+        W[...] = initialise(rng, self.init, W.shape, self.in_features, self.out_features, W.dtype)
+        if self.bias:
+            self.params["b"].fill(0)
+
+    def output_shape(self, input_shape):
+        if len(input_shape) < 1 or input_shape[-1] != self.in_features:
+            raise self.shape_error(input_shape, f"(..., {self.in_features})")
+        return (*input_shape[:-1], self.out_features)
+
+    def forward(self, x, training=False):
+        self.x = x                                        # backward needs the input for dW
+        y = x @ self.params["W"]                          # (N, n_out), or (N, T, n_out)
+        if self.bias:
+            y += self.params["b"]
+        return y
+
+    def backward(self, dy):                               # dy: (N, n_out) or (N, T, n_out)
+        x = self.x
+        if x.ndim > 2:                                    # tokens: fold (N, T) into rows
+            x = x.reshape(-1, self.in_features)
+            dy = dy.reshape(-1, self.out_features)
+        # y_j = sum_i x_i W_ij + b_j  =>  dL/dW_ij = sum_n x_ni dy_nj,  dL/db_j = sum_n dy_nj
+        self.grads["W"] += x.T @ dy                       # (n_in, n_out)
+        if self.bias:
+            self.grads["b"] += dy.sum(axis=0)             # (n_out,)
+        if not self.needs_input_grad:
+            return None
+        dx = dy @ self.params["W"].T                      # dL/dx_ni = sum_j dy_nj W_ij
+        return dx.reshape(self.x.shape)

@@ -1,0 +1,66 @@
+"""Losses. Each returns ``(loss, dlogits)``: the mean over the batch and its
+gradient with respect to the model's output, in the output's dtype."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ConfigError
+
+
+def log_softmax(z: np.ndarray) -> np.ndarray:
+    """log softmax over the last axis, stable: subtract the row max first
+    (softmax is shift-invariant) so exp never overflows."""
+    z = z - z.max(axis=-1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def softmax_cross_entropy(logits: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+    """Fused softmax + cross-entropy.   logits: (N, K), y: (N,) int labels.
+
+    L = -(1/N) sum_n log p_n,y_n  with  p = softmax(logits).
+    Its gradient collapses to dL/dlogits = (p - onehot(y)) / N: the
+    softmax Jacobian and the 1/p of the log cancel.
+    """
+    N = logits.shape[0]
+    logp = log_softmax(logits)                            # (N, K)
+    rows = np.arange(N)
+    loss = -float(logp[rows, y].mean(dtype=np.float64))
+    dlogits = np.exp(logp)                                # p, (N, K)
+    dlogits[rows, y] -= 1
+    dlogits /= N
+    return loss, dlogits
+
+
+def cross_entropy_per_sample(logits: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """-log p_y for each row (for evaluation; no gradient)."""
+    return -log_softmax(logits)[np.arange(logits.shape[0]), y]
+
+
+def mse(pred: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray]:
+    """Mean squared error over all elements: L = mean((pred - target)^2),
+    dL/dpred = 2 (pred - target) / size."""
+    target = target.reshape(pred.shape).astype(pred.dtype, copy=False)
+    diff = pred - target
+    loss = float(np.mean(diff * diff, dtype=np.float64))
+    return loss, diff * (2 / diff.size)
+
+
+def mse_per_sample(pred: np.ndarray, target: np.ndarray) -> np.ndarray:
+    diff = pred - target.reshape(pred.shape)
+    return (diff * diff).reshape(pred.shape[0], -1).mean(axis=1)
+
+
+LOSSES = {"softmax_cross_entropy": softmax_cross_entropy, "mse": mse}
+PER_SAMPLE = {"softmax_cross_entropy": cross_entropy_per_sample, "mse": mse_per_sample}
+
+
+def get_loss(name: str):
+    if name not in LOSSES:
+        raise ConfigError(f"unknown loss {name!r}; choose one of {', '.join(LOSSES)}")
+    return LOSSES[name]

@@ -1,0 +1,153 @@
+"""A model as a sequence of layers, with all parameters in one flat buffer.
+
+Every parameter of every layer is a view into ``self.flat_params`` and every
+gradient a view into ``self.flat_grads`` (the layout llm.c uses). Zeroing the
+gradients is one ``fill``, and an optimizer updates the whole model with a
+handful of vectorised operations instead of a loop over tensors. The order of
+``named_parameters()`` (``"0.W", "0.b", "2.W", ...``: layer index, then the
+layer's own order) is fixed; it is the order in model files.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ShapeError
+from .layer import Layer, layer_from_config
+from .losses import PER_SAMPLE, get_loss, softmax
+
+_ALIGN = 16  # elements: keeps every view 64-byte aligned for float32
+
+
+class Sequential:
+    def __init__(self, layers: list[Layer], input_shape, loss: str = "softmax_cross_entropy",
+                 dtype=np.float32, rng: np.random.Generator | None = None):
+        self.layers = list(layers)
+        self.input_shape = tuple(int(s) for s in input_shape)
+        self.loss_name = loss
+        self.loss_fn = get_loss(loss)
+        shape = self.input_shape
+        for layer in self.layers:                          # raises ShapeError naming the layer
+            shape = layer.output_shape(shape)
+        self.output_shape = shape
+        if self.layers:                                    # nothing consumes the input's gradient
+            self.layers[0].needs_input_grad = False
+        if rng is not None:
+            for layer in self.layers:
+                layer.reset_parameters(rng)
+        self._build_flat(np.dtype(dtype))
+
+    # -- construction -----------------------------------------------------
+    @classmethod
+    def from_architecture(cls, arch: dict, rng=None, dtype=np.float32) -> Sequential:
+        layers = [layer_from_config(c) for c in arch["layers"]]
+        return cls(layers, arch["input_shape"], loss=arch.get("loss", "softmax_cross_entropy"),
+                   dtype=dtype, rng=rng)
+
+    def architecture(self) -> dict:
+        return {"input_shape": list(self.input_shape), "layers": [l.config() for l in self.layers],
+                "loss": self.loss_name}
+
+    def _build_flat(self, dtype: np.dtype) -> None:
+        entries, total = [], 0
+        for i, layer in enumerate(self.layers):
+            for key, p in layer.params.items():
+                entries.append((f"{i}.{key}", layer, key, p.shape, total))
+                total += -(-p.size // _ALIGN) * _ALIGN
+        self.flat_params = np.zeros(total, dtype=dtype)
+        self.flat_grads = np.zeros(total, dtype=dtype)
+        self._entries = []
+        for name, layer, key, shape, off in entries:
+            size = int(np.prod(shape))
+            pv = self.flat_params[off:off + size].reshape(shape)
+            gv = self.flat_grads[off:off + size].reshape(shape)
+            pv[...] = layer.params[key]
+            layer.params[key], layer.grads[key] = pv, gv
+            self._entries.append((name, layer, key))
+        self.dtype = dtype
+
+    def astype(self, dtype) -> Sequential:
+        """A copy of this model computing in ``dtype`` (float64 for gradient checks)."""
+        new = Sequential.from_architecture(self.architecture(), dtype=dtype)
+        new.load_state_dict(self.state_dict())
+        return new
+
+    # -- parameters -------------------------------------------------------
+    def named_parameters(self):
+        """[(name, param, grad), ...] in file order."""
+        return [(n, l.params[k], l.grads[k]) for n, l, k in self._entries]
+
+    def num_parameters(self) -> int:
+        return sum(p.size for _, p, _ in self.named_parameters())
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        return {n: p.copy() for n, p, _ in self.named_parameters()}
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        mine = {n: p for n, p, _ in self.named_parameters()}
+        if set(mine) != set(state):
+            missing, extra = sorted(set(mine) - set(state)), sorted(set(state) - set(mine))
+            raise ShapeError(f"parameters do not match the architecture: missing {missing}, unexpected {extra}")
+        for n, p in mine.items():
+            if tuple(state[n].shape) != p.shape:
+                raise ShapeError(f"parameter {n}: shape {tuple(state[n].shape)} in the file, "
+                                 f"{p.shape} in the architecture")
+            p[...] = state[n]
+
+    def zero_grad(self) -> None:
+        self.flat_grads.fill(0)
+
+    # -- computation ------------------------------------------------------
+    def _as_input(self, x: np.ndarray) -> np.ndarray:
+        if x.shape[1:] != self.input_shape:
+            if x.ndim >= 1 and int(np.prod(x.shape[1:])) == int(np.prod(self.input_shape)):
+                x = x.reshape((x.shape[0], *self.input_shape))    # e.g. (N, 28, 28) -> (N, 784)
+            else:
+                raise ShapeError(f"model input: got samples of shape {tuple(x.shape[1:])}, "
+                                 f"the model takes {self.input_shape}")
+        if x.dtype != self.dtype:
+            x = x.astype(self.dtype)
+        return x
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        x = self._as_input(x)
+        for layer in self.layers:
+            x = layer.forward(x, training)
+        return x
+
+    def backward(self, dout: np.ndarray) -> np.ndarray | None:
+        for layer in reversed(self.layers):
+            dout = layer.backward(dout)
+            if dout is None:
+                break
+        return dout
+
+    def loss(self, out: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+        return self.loss_fn(out, y)
+
+    def per_sample_loss(self, out: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return PER_SAMPLE[self.loss_name](out, y)
+
+    @property
+    def is_classifier(self) -> bool:
+        return self.loss_name == "softmax_cross_entropy"
+
+    def predictions(self, out: np.ndarray) -> np.ndarray:
+        """Class index for classifiers; 0/1 per output (threshold 0.5) otherwise."""
+        if self.is_classifier:
+            return out.argmax(axis=1)
+        return (out > 0.5).astype(np.int64).reshape(out.shape[0], -1)
+
+    def predict_proba(self, x: np.ndarray, batch_size: int = 1000) -> np.ndarray:
+        outs = [self.forward(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]
+        out = np.concatenate(outs) if outs else np.zeros((0, *self.output_shape), self.dtype)
+        return softmax(out) if self.is_classifier else out
+
+    def summary(self) -> str:
+        lines, shape = [], self.input_shape
+        for i, layer in enumerate(self.layers):
+            shape = layer.output_shape(shape)
+            n = sum(p.size for p in layer.params.values())
+            lines.append(f"  {i:2d} {layer.describe():<52s} -> {str(shape):<14s} {n:>9,d}")
+        lines.append(f"  total parameters: {self.num_parameters():,d}")
+        return "\n".join(lines)

@@ -1,0 +1,122 @@
+"""Learning-rate schedules.
+
+A schedule maps training progress ``t``, measured in epochs, to a learning
+rate. Stepped per epoch it is read at ``t = 0, 1, 2, ...`` (the original
+project's behaviour: ``t`` is the number of completed epochs); stepped per
+batch it is read at fractional ``t = epoch + batch / batches_per_epoch``, so
+the same schedule decays smoothly. An optional linear warm-up rises from
+``lr0 / (warmup·steps)`` to ``lr0`` over the first ``warmup`` epochs, and the
+schedule proper starts after it.
+
+The original's JSON files load unchanged (``load_schedule_config``)::
+
+    {"scheduler_type": "step_decay", "step_size": 3, "gamma": 0.5}
+    {"scheduler_type": "exponential", "decay_rate": 0.95}
+    {"scheduler_type": "cosine_annealing", "min_lr": 0.0001, "T_max": 10}
+    {"scheduler_type": "constant"}
+
+with the original's defaults for missing fields. Unlike the original, an
+unknown type or a bad field is an error (it silently fell back to a constant
+rate), and cosine annealing stays at ``min_lr`` after ``T_max`` instead of
+rising again. Our own keys ``warmup_epochs`` and ``per`` ("epoch"/"batch")
+may be added to the same file.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+
+from ..errors import ConfigError
+
+KINDS = ("constant", "step", "exponential", "cosine")
+_ORIGINAL_NAMES = {"constant": "constant", "step_decay": "step", "exponential": "exponential",
+                   "cosine_annealing": "cosine", "step": "step", "cosine": "cosine"}
+
+
+@dataclass
+class Schedule:
+    kind: str = "constant"
+    step_size: float = 3          # step: epochs between decays
+    gamma: float = 0.5            # step: factor per decay
+    decay_rate: float = 0.95      # exponential: factor per epoch
+    min_lr: float = 1e-4          # cosine: floor
+    t_max: float | None = None    # cosine: epochs to reach the floor (None: the whole run)
+    warmup_epochs: float = 0.0
+    per: str = "epoch"            # "epoch" or "batch"
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ConfigError(f"unknown schedule {self.kind!r}; choose one of {', '.join(KINDS)}")
+        if self.per not in ("epoch", "batch"):
+            raise ConfigError(f"schedule 'per' must be \"epoch\" or \"batch\", got {self.per!r}")
+        checks = [(self.step_size > 0, "step_size must be > 0"), (self.gamma >= 0, "gamma must be >= 0"),
+                  (self.decay_rate >= 0, "decay_rate must be >= 0"), (self.min_lr >= 0, "min_lr must be >= 0"),
+                  (self.t_max is None or self.t_max > 0, "T_max must be > 0"),
+                  (self.warmup_epochs >= 0, "warmup_epochs must be >= 0")]
+        for ok, msg in checks:
+            if not ok:
+                raise ConfigError(f"schedule {self.kind}: {msg}")
+
+    def lr(self, lr0: float, t: float, total_epochs: float) -> float:
+        """Learning rate at progress ``t`` (epochs) of a run of ``total_epochs``."""
+        w = self.warmup_epochs
+        if w > 0 and t < w:
+            # per-epoch stepping reads t = 0 first: start at lr0/(w+1), not 0
+            return lr0 * (t + (1 if self.per == "epoch" else 0)) / (w + (1 if self.per == "epoch" else 0))
+        t = t - w
+        if self.kind == "constant":
+            return lr0
+        if self.kind == "step":
+            return lr0 * self.gamma ** math.floor(t / self.step_size + 1e-9)
+        if self.kind == "exponential":
+            return lr0 * self.decay_rate ** t
+        t_max = self.t_max if self.t_max is not None else max(total_epochs - w, 1e-9)
+        t = min(t, t_max)
+        lo = min(self.min_lr, lr0)
+        return lo + (lr0 - lo) * (1 + math.cos(math.pi * t / t_max)) / 2
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def schedule_from_dict(d: dict) -> Schedule:
+    """Our dict (``kind``...) or the original's (``scheduler_type``...)."""
+    if not isinstance(d, dict):
+        raise ConfigError("schedule config must be a JSON object")
+    d = dict(d)
+    if "scheduler_type" in d:
+        name = str(d.pop("scheduler_type")).lower()
+        if name not in _ORIGINAL_NAMES:
+            raise ConfigError(f"unknown scheduler_type {name!r}; choose one of "
+                              "step_decay, exponential, cosine_annealing, constant")
+        d["kind"] = _ORIGINAL_NAMES[name]
+    if "T_max" in d:
+        d["t_max"] = d.pop("T_max")
+    # the original's activation fields belong to no scheduler; ignore them as it does
+    for k in ("activation_function", "leaky_relu_alpha", "elu_alpha"):
+        d.pop(k, None)
+    known = set(Schedule.__dataclass_fields__)
+    unknown = set(d) - known
+    if unknown:
+        raise ConfigError(f"unknown schedule field(s) {sorted(unknown)}; known: {sorted(known | {'T_max', 'scheduler_type'})}")
+    for k in ("step_size", "gamma", "decay_rate", "min_lr", "t_max", "warmup_epochs"):
+        v = d.get(k)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
+            raise ConfigError(f"schedule field {k!r} must be a number, got {v!r}")
+    return Schedule(**d)
+
+
+def load_schedule_config(path) -> Schedule:
+    try:
+        with open(path, encoding="utf-8") as f:
+            d = json.load(f)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read schedule config ({exc.strerror})") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}); fix the file") from None
+    try:
+        return schedule_from_dict(d)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None

@@ -1,0 +1,42 @@
+"""Evaluation: loss, accuracy, per-class accuracy, predictions."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def evaluate(model, x: np.ndarray, y: np.ndarray, batch_size: int = 1000) -> dict:
+    """Mean loss and accuracy (percent) of ``model`` on ``(x, y)``, in batches.
+
+    Returns ``loss``, ``accuracy``, ``correct``, ``n``, ``predictions`` and,
+    for classifiers, ``per_class`` ({digit: (correct, total)}).
+    """
+    n = len(y)
+    if n == 0:
+        return {"loss": float("nan"), "accuracy": float("nan"), "correct": 0, "n": 0,
+                "predictions": np.zeros(0, np.int64)}
+    loss_sum, preds = 0.0, []
+    for i in range(0, n, batch_size):
+        out = model.forward(x[i:i + batch_size])
+        yb = y[i:i + batch_size]
+        loss_sum += float(model.per_sample_loss(out, yb).sum(dtype=np.float64))
+        preds.append(model.predictions(out))
+    pred = np.concatenate(preds)
+    target = y if model.is_classifier else (y > 0.5).astype(np.int64).reshape(pred.shape)
+    hits = pred == target
+    if hits.ndim > 1:
+        hits = hits.all(axis=1)
+    result = {"loss": loss_sum / n, "accuracy": 100.0 * float(hits.mean()), "correct": int(hits.sum()),
+              "n": n, "predictions": pred}
+    if model.is_classifier:
+        k = model.output_shape[-1]
+        result["per_class"] = {c: (int(hits[y == c].sum()), int((y == c).sum())) for c in range(k)}
+    return result
+
+
+def per_class_table(per_class: dict) -> str:
+    lines = ["class  correct  total  accuracy"]
+    for c, (ok, tot) in per_class.items():
+        acc = 100.0 * ok / tot if tot else float("nan")
+        lines.append(f"{c:>5}  {ok:>7}  {tot:>5}  {acc:7.2f}%")
+    return "\n".join(lines)

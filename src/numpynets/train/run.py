@@ -1,0 +1,146 @@
+"""A whole training run, as ``numpynets train`` does it: resolve the model
+and recipe, load the data, build and train the model, write the run folder,
+test, and return the final figures."""
+
+from __future__ import annotations
+
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__
+from ..data import load_mnist, xor_data
+from ..errors import ConfigError, TrainingDiverged
+from ..io.native import save_model
+from ..models.recipes import Recipe
+from ..models.registry import MODELS, build, build_architecture, get_model, get_recipe, load_architecture_file
+from ..optim.schedules import load_schedule_config
+from ..runtime import blas_threads, resolve_threads
+from .evaluate import evaluate
+from .fit import fit, seeds
+from .runlog import make_run_dir, write_json
+
+
+@dataclass
+class TrainOptions:
+    model: str
+    recipe: str | None = None
+    overrides: dict = field(default_factory=dict)      # Recipe fields
+    arch_options: dict = field(default_factory=dict)   # architecture options (init, widths, ...)
+    schedule_config: str | None = None
+    seed: int = 0
+    data_dir: str | None = None
+    out: str | None = None
+    runs_root: str = "runs"
+    limit: int | None = None
+    val_fraction: float = 0.1
+    verify: bool = True
+    threads: str | int | None = "auto"
+    progress: bool = True
+    log_every: int | None = None
+
+
+def resolve(opts: TrainOptions) -> tuple[dict, Recipe, str, str]:
+    """(architecture, recipe, recipe name, dataset) for the options."""
+    if opts.model in MODELS:
+        spec = get_model(opts.model)
+        recipe_name = opts.recipe or "default"
+        recipe = get_recipe(spec, recipe_name)
+        dataset = spec.dataset
+        arch_opts = {**recipe.arch, **opts.arch_options}
+        arch = build_architecture(spec, arch_opts)
+    elif opts.model.endswith(".json") or Path(opts.model).is_file():
+        arch = load_architecture_file(opts.model)
+        if opts.recipe not in (None, "default"):
+            raise ConfigError(f"{opts.model}: an architecture file has only the default recipe")
+        recipe_name, recipe = "default", Recipe()
+        dataset = arch.get("dataset", "mnist")
+    else:
+        raise ConfigError(f"unknown model {opts.model!r}; choose one of {', '.join(MODELS)} "
+                          "or give an architecture .json file")
+    overrides = dict(opts.overrides)
+    if opts.schedule_config:
+        overrides["schedule"] = load_schedule_config(opts.schedule_config).to_dict()
+    recipe = recipe.with_overrides(**overrides)
+    return arch, recipe, recipe_name, dataset
+
+
+def load_data(dataset: str, opts: TrainOptions, log=print):
+    if dataset == "xor":
+        data = xor_data()
+        return data, None, data, None
+    if dataset != "mnist":
+        raise ConfigError(f"unknown dataset {dataset!r} (known: mnist, xor)")
+    if opts.limit is not None and opts.limit < 1:
+        raise ConfigError(f"--limit must be >= 1, got {opts.limit}")
+    mn = load_mnist(opts.data_dir, val_fraction=opts.val_fraction, limit=opts.limit,
+                    verify=opts.verify, log=log)
+    return mn.train, mn.val, mn.test, mn.folder
+
+
+def run_training(opts: TrainOptions, log=print) -> dict:
+    arch, recipe, recipe_name, dataset = resolve(opts)
+    if not 0 <= opts.val_fraction < 1:
+        raise ConfigError(f"validation split must be in [0, 1), got {opts.val_fraction}")
+    threads = resolve_threads(opts.threads)
+    t_load = time.perf_counter()
+    train, val, test, folder = load_data(dataset, opts, log)
+    load_seconds = time.perf_counter() - t_load
+
+    init_rng, shuffle_rng = seeds(opts.seed)
+    model = build(arch, seed=init_rng)
+    name = arch.get("name", "custom")
+    run_dir = make_run_dir(opts.out, name, opts.runs_root)
+    config = {
+        "model": name, "recipe_name": recipe_name, "recipe": recipe.to_dict(), "architecture": arch,
+        "seed": opts.seed, "dataset": dataset, "data_dir": str(folder) if folder else None,
+        "limit": opts.limit, "val_fraction": opts.val_fraction, "threads": threads,
+        "train_samples": len(train), "val_samples": len(val) if val is not None else 0,
+        "test_samples": len(test), "numpynets": __version__, "numpy": np.__version__,
+        "python": platform.python_version(), "machine": platform.machine(),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+    write_json(run_dir / "config.json", config)
+    log(f"{name} ({recipe_name} recipe): {model.num_parameters():,d} parameters; "
+        f"{len(train):,d} train / {config['val_samples']:,d} val / {len(test):,d} test samples; "
+        f"{recipe.optimizer} lr {recipe.lr:g}, batch {recipe.batch_size}, {recipe.epochs} epochs; "
+        f"{threads} BLAS thread{'s' * (threads > 1)}; run folder {run_dir}")
+
+    meta = {"recipe": {"name": recipe_name, **recipe.to_dict()}}
+    # a million XOR epochs must not print a million lines: report ~100 times per run
+    log_every = opts.log_every or (max(1, recipe.epochs // 100) if recipe.epochs > 1000 else 1)
+    with blas_threads(threads):
+        result = fit(model, train, val, recipe, shuffle_rng, run_dir=run_dir, progress=opts.progress,
+                     log=log, log_every=log_every, meta=meta)
+        if result.message:
+            log(result.message)
+        if result.stopped == "diverged":
+            write_json(run_dir / "config.json", {**config, "result": {"stopped": "diverged"}})
+            best = " (best.safetensors holds the best epoch)" if (run_dir / "best.safetensors").exists() else ""
+            raise TrainingDiverged(f"{result.message}; nothing saved as model.safetensors{best}")
+        summary = {
+            "model": name, "recipe": recipe_name, "epochs": result.epochs, "batch_size": recipe.batch_size,
+            "train_seconds": round(result.train_seconds, 4),
+            "seconds_per_epoch": round(result.train_seconds / max(result.epochs, 1), 4),
+            "samples_per_second": round(result.epochs * len(train) / max(result.train_seconds, 1e-9), 1),
+            "parameters": model.num_parameters(), "seed": opts.seed, "threads": threads,
+            "load_seconds": round(load_seconds, 3), "stopped": result.stopped,
+            "best_epoch": result.best_epoch, "run_dir": str(run_dir),
+        }
+        if result.history:
+            last = result.history[-1]
+            summary.update(final_loss=last["train_loss"], train_accuracy=last["train_accuracy"])
+            if last.get("val_accuracy") is not None:
+                summary.update(val_loss=last["val_loss"], val_accuracy=last["val_accuracy"])
+        if result.stopped != "interrupted":
+            t = evaluate(model, test.x, test.y)
+            summary.update(test_accuracy=round(t["accuracy"], 4), test_loss=round(t["loss"], 6))
+            summary["test_result"] = t
+    metrics = {k: v for k, v in summary.items() if k != "test_result"}
+    save_model(run_dir / "model.safetensors", model, meta["recipe"], metrics)
+    write_json(run_dir / "config.json", {**config, "result": metrics})
+    summary["model_obj"] = model
+    return summary
