@@ -66,6 +66,12 @@ class Layer:
     def reset_parameters(self, rng: np.random.Generator) -> None:
         """Draw fresh initial values for the parameters (in place)."""
 
+    def bind(self, name: str, param: np.ndarray, grad: np.ndarray) -> None:
+        """Replace parameter ``name`` and its gradient by views into the
+        model's flat buffers (values already copied). A composite layer that
+        holds sub-layers overrides this to hand the views down to them."""
+        self.params[name], self.grads[name] = param, grad
+
     # -- helpers shared by every layer ------------------------------------
     def _add_param(self, name: str, shape: tuple[int, ...], dtype=np.float32) -> None:
         self.params[name] = np.zeros(shape, dtype=dtype)

@@ -62,7 +62,7 @@ class Sequential:
             pv = self.flat_params[off:off + size].reshape(shape)
             gv = self.flat_grads[off:off + size].reshape(shape)
             pv[...] = layer.params[key]
-            layer.params[key], layer.grads[key] = pv, gv
+            layer.bind(key, pv, gv)
             self._entries.append((name, layer, key))
         self.dtype = dtype
 
