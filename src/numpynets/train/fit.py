@@ -69,6 +69,9 @@ def fit(model, train: Split, val: Split | None, recipe: Recipe, shuffle_rng: np.
     meta = meta or {}
 
     bar = _progress(progress, n)
+    # overflow on the way to a NaN loss is reported once, as divergence, not as NumPy warnings
+    errstate = np.errstate(over="ignore", invalid="ignore")
+    errstate.__enter__()
     try:
         for epoch in range(recipe.epochs):
             lr = schedule.lr(recipe.lr, epoch, recipe.epochs)
@@ -143,6 +146,7 @@ def fit(model, train: Split, val: Split | None, recipe: Recipe, shuffle_rng: np.
         result.stopped = "diverged"
         result.message = str(exc)
     finally:
+        errstate.__exit__(None, None, None)
         if bar is not None:
             bar.close()
         if runlog:
