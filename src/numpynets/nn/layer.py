@@ -78,6 +78,7 @@ class Layer:
         self.grads[name] = np.zeros(shape, dtype=dtype)
 
     def zero_grad(self) -> None:
+        """Reset the gradients before a new backward pass (accumulation starts over)."""
         for g in self.grads.values():
             g.fill(0)
 

