@@ -15,22 +15,25 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from ..data.idx import read_bytes
+    from ..data.idx import _read, parse_idx
     from ..data.mnist import FILES, check_bytes, download, find_file, find_mnist, search_dirs
     from ..errors import DataError
 
     folder = find_mnist(args.data_dir)
     if folder is None:
         if not args.download:
-            raise DataError("MNIST not found in " + ", ".join(str(d) for d in search_dirs(args.data_dir))
-                            + "; run 'numpynets data --download' or put the files in one of them")
+            dirs = ", ".join(str(d) for d in search_dirs(args.data_dir))
+            fetch = "numpynets data --download" + (f" --data-dir {args.data_dir}" if args.data_dir else "")
+            raise DataError(f"MNIST not found in {dirs}; run '{fetch}' or put the four files in one of them")
         folder = download(args.data_dir)
     print(f"MNIST found in {folder}")
     for name in FILES:
         path = find_file(folder, name)
         status = ""
         if args.verify:
-            check_bytes(read_bytes(path), name, path)
-            status = "  SHA-256 ok"
+            data, cut = _read(path)
+            arr = parse_idx(data, str(path), cut)
+            check_bytes(data, name, path)
+            status = f"  {arr.shape}  SHA-256 ok"
         print(f"  {path.name}{status}")
     return 0

@@ -20,15 +20,16 @@ def add_parser(sub) -> None:
 
 
 def prepare(path, raw: bool = False) -> np.ndarray | None:
+    """An image file -> (28, 28) float32 input, or ``None`` for a blank one."""
     from PIL import Image
 
     from ..data.images import load_image, mnist_like
 
-    img = load_image(path)
+    img = load_image(path)                                     # (H, W) float32, bright ink
     if raw:
         if img.shape != (28, 28):
-            pil = Image.fromarray((img * 255).astype(np.uint8)).resize((28, 28), Image.LANCZOS)
-            img = np.asarray(pil, np.float32) / np.float32(255)
+            pil = Image.fromarray(img).resize((28, 28), Image.LANCZOS)    # mode "F"
+            img = np.clip(np.asarray(pil, np.float32), 0, 1)
         return img.astype(np.float32)
     return mnist_like(img)
 
@@ -42,14 +43,17 @@ def run(args) -> int:
     if not model.is_classifier or model.output_shape != (10,) or int(np.prod(model.input_shape)) != 784:
         raise ModelFileError(f"{args.model_file}: not an MNIST digit classifier (takes {model.input_shape}, "
                              f"gives {model.output_shape}); use a model trained on MNIST")
+    # read every image first: an unreadable one stops the command before any output
+    inputs = [(path, prepare(path, args.raw)) for path in args.images]
+    ready = [x for _, x in inputs if x is not None]
+    probs = iter(softmax(model.forward(np.stack(ready)).astype(np.float64)) if ready else [])  # (M, 10)
     results = []
-    for path in args.images:
-        x = prepare(path, args.raw)
+    for path, x in inputs:
         if x is None:
             print(f"{path}: blank image, nothing to predict")
             results.append({"image": path, "digit": None, "probabilities": None})
             continue
-        p = softmax(model.forward(x[None]).astype(np.float64))[0]
+        p = next(probs)                                        # (10,)
         digit = int(p.argmax())
         print(f"{path}: {digit}  ({100 * p[digit]:.1f}%)")
         print("  " + "  ".join(f"{d}:{100 * q:5.1f}%" for d, q in enumerate(p)))

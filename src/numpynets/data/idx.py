@@ -2,16 +2,24 @@
 
 Layout: two zero bytes, a type code byte, the number of dimensions ``ndim``,
 then ``ndim`` big-endian uint32 sizes, then the data, big-endian, row-major.
+The file holds exactly ``4 + 4·ndim + prod(sizes)·itemsize`` bytes.
+
 The reader checks every part and names the file and the fix when one is
-wrong; it never trusts the header to size an allocation beyond the bytes that
-are actually there.
+wrong. It never trusts the header to size an allocation: the expected length
+is computed with Python integers (no overflow) and compared with the bytes
+that are actually there, and a gzipped file is decompressed in chunks that
+stop one byte past the length the header declares, so neither absurd
+dimensions nor a gzip bomb can make it allocate more than the file really
+holds (plus one chunk).
 """
 
 from __future__ import annotations
 
 import gzip
+import io
 import math
 import os
+import tempfile
 import zlib
 
 import numpy as np
@@ -21,68 +29,127 @@ from ..errors import DataError
 # type code -> big-endian dtype
 DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 CODES = {np.dtype(v).newbyteorder("=").str: k for k, v in DTYPES.items()}
+GZIP_MAGIC = b"\x1f\x8b"
+CHUNK = 1 << 20
+HINT = "delete it and download again (numpynets data --download)"
+
+
+def expected_size(head: bytes) -> int | None:
+    """Total IDX file size declared by a header prefix, or ``None`` when the
+    prefix is too short or not an IDX header (the parser says why)."""
+    if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] not in DTYPES or head[3] == 0:
+        return None
+    ndim = head[3]
+    if len(head) < 4 + 4 * ndim:
+        return None
+    dims = [int.from_bytes(head[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
+    return 4 + 4 * ndim + math.prod(dims) * np.dtype(DTYPES[head[2]]).itemsize
+
+
+def gunzip_idx(raw: bytes, name) -> tuple[bytes, bool]:
+    """Decompress gzipped IDX bytes, stopping one byte past the size the
+    header declares. Returns (bytes, cut): ``cut`` is True when the data went
+    on beyond that size (so the length check reports "at least")."""
+    f = gzip.GzipFile(fileobj=io.BytesIO(raw))
+    try:
+        out = bytearray(f.read(4))
+        if len(out) == 4 and out[:2] == b"\0\0":
+            out += f.read(4 * out[3])                            # the dimensions
+        limit = expected_size(bytes(out))
+        if limit is None:                                        # not IDX: the parser says why
+            return bytes(out), False
+        while len(out) <= limit:
+            chunk = f.read(min(CHUNK, limit + 1 - len(out)))
+            if not chunk:
+                break
+            out += chunk
+    except (OSError, EOFError, zlib.error) as exc:
+        raise DataError(f"{name}: corrupt or truncated gzip data ({exc}); {HINT}") from None
+    return bytes(out), len(out) > limit
 
 
 def read_bytes(path) -> bytes:
-    """The file's decompressed bytes (gzip is detected by its magic number,
-    not by the file name)."""
+    """The file's contents, decompressed when gzipped (detected by the gzip
+    magic number, not by the file name). Gzipped data is read no further than
+    one byte past the size its IDX header declares."""
+    return _read(path)[0]
+
+
+def _read(path) -> tuple[bytes, bool]:
     try:
         with open(path, "rb") as f:
             raw = f.read()
     except OSError as exc:
-        raise DataError(f"{path}: cannot read ({exc.strerror})") from None
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            return gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise DataError(f"{path}: corrupt or truncated gzip data ({exc}); "
-                            "delete it and download again (numpynets data --download)") from None
-    return raw
+        raise DataError(f"{path}: cannot read ({exc.strerror}); check the path and its permissions") from None
+    if raw[:2] == GZIP_MAGIC:
+        return gunzip_idx(raw, path)
+    return raw, False
 
 
-def parse_idx(data: bytes, name: str = "<bytes>") -> np.ndarray:
-    hint = "delete it and download again (numpynets data --download)"
+def parse_idx(data: bytes, name: str = "<bytes>", cut: bool = False) -> np.ndarray:
+    """Validate IDX bytes and return the array in native byte order (a
+    writable copy). ``cut``: ``data`` was cut short after the declared size."""
     if len(data) < 4:
-        raise DataError(f"{name}: not an IDX file (only {len(data)} bytes); {hint}")
+        raise DataError(f"{name}: not an IDX file (only {len(data)} bytes); {HINT}")
     if data[0] != 0 or data[1] != 0:
-        raise DataError(f"{name}: not an IDX file (bad magic number {data[:4].hex()}); {hint}")
+        raise DataError(f"{name}: not an IDX file (bad magic number 0x{data[:4].hex()}, "
+                        f"expected 0x0000TTNN); {HINT}")
     code, ndim = data[2], data[3]
     if code not in DTYPES:
-        raise DataError(f"{name}: unknown IDX type code 0x{code:02x}; {hint}")
+        raise DataError(f"{name}: unknown IDX type code 0x{code:02x} (known: "
+                        f"{', '.join(f'0x{c:02x}' for c in DTYPES)}); {HINT}")
     if ndim == 0:
-        raise DataError(f"{name}: IDX file with no dimensions; {hint}")
+        raise DataError(f"{name}: IDX header declares no dimensions; {HINT}")
     header = 4 + 4 * ndim
     if len(data) < header:
-        raise DataError(f"{name}: truncated IDX header; {hint}")
-    dims = tuple(int(d) for d in np.frombuffer(data, ">u4", ndim, 4))
+        raise DataError(f"{name}: truncated IDX header ({len(data)} of {header} bytes); {HINT}")
+    dims = tuple(int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
     dtype = np.dtype(DTYPES[code])
     expected = header + math.prod(dims) * dtype.itemsize    # Python ints: no overflow
     if len(data) != expected:
-        what = "truncated" if len(data) < expected else "has trailing bytes"
-        raise DataError(f"{name}: {what}: header says {dims} ({expected:,} bytes), "
-                        f"file has {len(data):,} bytes; {hint}")
+        if len(data) < expected:
+            what, have = "truncated", f"{len(data):,}"
+        else:
+            what, have = "too long", f"{'more than ' if cut else ''}{len(data):,}"
+        raise DataError(f"{name}: {what}: header says shape {dims} ({expected:,} bytes), "
+                        f"file has {have} bytes; {HINT}")
     arr = np.frombuffer(data, dtype, offset=header).reshape(dims)
     return arr.astype(dtype.newbyteorder("="))            # native byte order, writable copy
 
 
 def read_idx(path) -> np.ndarray:
-    return parse_idx(read_bytes(path), os.fspath(path))
+    """Read and validate an IDX file (raw or gzipped)."""
+    data, cut = _read(path)
+    return parse_idx(data, os.fspath(path), cut)
 
 
 def encode_idx(arr: np.ndarray) -> bytes:
+    """The IDX bytes of ``arr`` (uint8, int8, int16, int32, float32 or float64)."""
     arr = np.asarray(arr)
     key = arr.dtype.newbyteorder("=").str
     if key not in CODES:
-        raise ValueError(f"IDX cannot store dtype {arr.dtype}")
+        raise ValueError(f"IDX cannot store dtype {arr.dtype} "
+                         "(only uint8, int8, int16, int32, float32, float64)")
+    if not 1 <= arr.ndim <= 255 or any(d >= 2**32 for d in arr.shape):
+        raise ValueError(f"IDX cannot store an array of shape {arr.shape} (1 to 255 dimensions, each < 2**32)")
     code = CODES[key]
     head = bytes([0, 0, code, arr.ndim]) + np.asarray(arr.shape, ">u4").tobytes()
-    return head + arr.astype(DTYPES[code]).tobytes()
+    return head + np.ascontiguousarray(arr, DTYPES[code]).tobytes()
 
 
 def write_idx(path, arr: np.ndarray, compress: bool | None = None) -> None:
-    """Write ``arr`` as IDX; gzipped when ``compress`` or the name ends in .gz."""
+    """Write ``arr`` as IDX, atomically (temp file, then rename); gzipped when
+    ``compress`` is true, or when it is ``None`` and the name ends in .gz."""
     data = encode_idx(arr)
-    if compress or (compress is None and os.fspath(path).endswith(".gz")):
+    path = os.fspath(path)
+    if compress or (compress is None and path.endswith(".gz")):
         data = gzip.compress(data, mtime=0)
-    with open(path, "wb") as f:
-        f.write(data)
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix="." + os.path.basename(path) + ".",
+                               suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

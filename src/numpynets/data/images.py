@@ -2,11 +2,16 @@
 
 MNIST digits were made this way (LeCun et al.): the digit's bounding box is
 scaled, keeping its aspect ratio and with antialiasing, to fit a 20x20 box;
-that is placed in a 28x28 field so that its centre of mass sits at the
-centre. Feeding a network raw, off-centre strokes is the usual reason a
-draw-a-digit demo misreads digits. :func:`mnist_like` does exactly this, on
-a float image with white ink on black; :func:`load_image` reads any file
-Pillow can open and inverts dark-on-light pictures first.
+that is placed in a 28x28 field so that its centre of mass
+
+    (r̄, c̄) = (Σ r·I[r, c] / Σ I,  Σ c·I[r, c] / Σ I)
+
+sits at the centre of the field, (13.5, 13.5) in pixel-index coordinates.
+Feeding a network raw, off-centre strokes is the usual reason a draw-a-digit
+demo misreads digits. :func:`mnist_like` does exactly this, on a float image
+with white ink on black; :func:`load_image` reads any file Pillow can open,
+composites transparency, inverts dark-on-light pictures and removes a grey
+paper background first.
 """
 
 from __future__ import annotations
@@ -18,54 +23,107 @@ from ..errors import DataError
 
 def mnist_like(img: np.ndarray, threshold: float = 0.05) -> np.ndarray | None:
     """(H, W) float in [0, 1], ink bright -> (28, 28) float32, or ``None``
-    when there is no ink at all (an empty canvas predicts nothing)."""
+    when no pixel is above ``threshold`` (an empty canvas predicts nothing).
+
+    The ink is rescaled so that its brightest pixel is 1 (MNIST strokes
+    are saturated), its bounding box scaled to fit 20x20 (longer side 20),
+    and the result shifted so that its centre of mass lands on (13.5, 13.5)."""
     from PIL import Image
 
-    img = np.asarray(img, dtype=np.float32)
-    ink = img > threshold
+    img = np.asarray(img, dtype=np.float32)                      # (H, W)
+    if img.ndim != 2:
+        raise ValueError(f"mnist_like takes a 2-D (H, W) image, got shape {img.shape}")
+    img = np.nan_to_num(np.clip(img, 0, 1))
+    ink = img > threshold                                        # (H, W) bool
     if not ink.any():
         return None
     rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
-    crop = img[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]        # bounding box
+    crop = img[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]        # (h, w) bounding box
+    crop = crop / crop.max()                                     # peak ink -> 1
     h, w = crop.shape
     scale = 20.0 / max(h, w)
-    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
-    pil = Image.fromarray(np.clip(crop * 255, 0, 255).astype(np.uint8))
-    small = np.asarray(pil.resize((nw, nh), Image.LANCZOS), dtype=np.float32) / np.float32(255)
-    small = np.clip(small, 0, 1)
-    # centre of mass of the scaled digit -> centre of the 28x28 field
-    total = small.sum()
+    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))  # longer side exactly 20
+    pil = Image.fromarray(np.ascontiguousarray(crop, np.float32))   # mode "F": no 8-bit rounding
+    small = np.clip(np.asarray(pil.resize((nw, nh), Image.LANCZOS), dtype=np.float32), 0, 1)  # (nh, nw)
+    total = small.sum(dtype=np.float64)
     if total <= 0:
         return None
-    cy = (small.sum(axis=1) * np.arange(nh)).sum() / total
-    cx = (small.sum(axis=0) * np.arange(nw)).sum() / total
+    cy = float(small.sum(axis=1) @ np.arange(nh)) / total        # centre of mass, row
+    cx = float(small.sum(axis=0) @ np.arange(nw)) / total        # centre of mass, column
     top, left = int(round(13.5 - cy)), int(round(13.5 - cx))
     top, left = min(max(top, 0), 28 - nh), min(max(left, 0), 28 - nw)
-    out = np.zeros((28, 28), np.float32)
+    out = np.zeros((28, 28), np.float32)                         # (28, 28)
     out[top:top + nh, left:left + nw] = small
     return out
 
 
+def _gray(im) -> np.ndarray:
+    """A Pillow image without alpha -> (H, W) float32 in [0, 1]. 16-bit,
+    32-bit and float modes are scaled, not clipped to 255 as ``convert("L")``
+    would."""
+    if im.mode.startswith("I;16") or im.mode == "I":
+        a = np.asarray(im, dtype=np.float32)
+        top = 65535.0 if (im.mode != "I" or a.max() > 255) else 255.0
+        return np.clip(a / np.float32(top), 0, 1)
+    if im.mode == "F":
+        a = np.nan_to_num(np.asarray(im, dtype=np.float32))
+        return np.clip(a if a.max() <= 1 else a / np.float32(255), 0, 1)
+    return np.asarray(im.convert("L"), dtype=np.float32) / np.float32(255)
+
+
+def _flatten_alpha(im):
+    """Composite a transparent image onto a background that contrasts with
+    its visible pixels: transparent parts are background, whatever ink
+    colour the picture uses (black strokes -> white paper, white strokes ->
+    black)."""
+    from PIL import Image
+
+    rgba = im.convert("RGBA")
+    alpha = np.asarray(rgba.getchannel("A"), dtype=np.float32) / np.float32(255)
+    lum = np.asarray(rgba.convert("L"), dtype=np.float32) / np.float32(255)
+    weight = alpha.sum()
+    light_ink = weight > 0 and float((lum * alpha).sum() / weight) > 0.5
+    bg = Image.new("RGBA", rgba.size, (0, 0, 0, 255) if light_ink else (255, 255, 255, 255))
+    return Image.alpha_composite(bg, rgba).convert("L")
+
+
 def load_image(path) -> np.ndarray:
-    """Read an image file as (H, W) float32 in [0, 1] with bright ink:
-    pictures whose border is mostly light (dark digit on paper) are inverted."""
+    """Read an image file as (H, W) float32 in [0, 1] with bright ink.
+
+    Transparency is composited away (see :func:`_flatten_alpha`); pictures
+    whose border is mostly light (a dark digit on paper) are inverted; a grey
+    background level (the median of the border) is subtracted and the rest
+    stretched back to [0, 1], so photographed paper becomes black."""
     try:
-        from PIL import Image, UnidentifiedImageError
+        from PIL import Image, ImageOps, UnidentifiedImageError
     except ImportError:
         raise DataError("reading images needs Pillow: pip install pillow") from None
     try:
         with Image.open(path) as im:
             im.load()
-            if im.mode in ("RGBA", "LA") or (im.mode == "P" and "transparency" in im.info):
-                bg = Image.new("RGBA", im.size, (255, 255, 255, 255))
-                im = Image.alpha_composite(bg, im.convert("RGBA"))
-            gray = np.asarray(im.convert("L"), dtype=np.float32) / np.float32(255)
+            im = ImageOps.exif_transpose(im)                     # photos taken sideways
+            if im.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in im.info:
+                gray = _gray(_flatten_alpha(im))
+            else:
+                gray = _gray(im)
     except FileNotFoundError:
-        raise DataError(f"{path}: no such image file") from None
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise DataError(f"{path}: no such image file; check the path") from None
+    except IsADirectoryError:
+        raise DataError(f"{path}: is a folder, not an image file; name the image files") from None
+    except PermissionError:
+        raise DataError(f"{path}: cannot read (permission denied); check its permissions") from None
+    except Image.DecompressionBombError:
+        raise DataError(f"{path}: image too large to read safely; shrink it first") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise DataError(f"{path}: not an image Pillow can read ({exc.__class__.__name__}); "
                         "use a PNG, JPEG, BMP or similar") from None
-    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    if gray.ndim != 2 or gray.size == 0:
+        raise DataError(f"{path}: not a 2-D picture (shape {gray.shape}); use a PNG, JPEG, BMP or similar")
+    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])   # (2H + 2W,)
     if border.mean() > 0.5:
-        gray = 1 - gray
-    return gray
+        gray = 1 - gray                                          # dark ink on paper -> bright ink
+        border = 1 - border
+    bg = float(np.median(border))
+    if 0 < bg < 1:
+        gray = np.clip((gray - np.float32(bg)) / np.float32(1 - bg), 0, 1)
+    return gray.astype(np.float32, copy=False)
