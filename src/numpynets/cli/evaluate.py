@@ -11,6 +11,8 @@ def add_parser(sub) -> None:
     p.add_argument("model_file", metavar="MODEL_FILE", help="a model file or a run folder")
     p.add_argument("--limit", type=int, metavar="N", help="use only the first N test images")
     p.add_argument("--json", action="store_true", help="print the figures as one JSON line, last")
+    p.add_argument("--plots", metavar="OUT_DIR", help="also write confusion_MODEL.png (confusion matrix) and "
+                   "misclassified_MODEL.png (the most confidently misclassified test images) into OUT_DIR")
     add_data_options(p)
     add_threads_option(p)
     p.set_defaults(func=run)
@@ -35,6 +37,9 @@ def run(args) -> int:
     from ..runtime import blas_threads, resolve_threads
     from ..train.evaluate import evaluate, per_class_table
 
+    if args.plots:
+        from ..apps.plots import require_matplotlib
+        require_matplotlib()                        # say so before the evaluation, not after
     model, meta = load_model(args.model_file)
     test = load_test_set(model, args)
     with blas_threads(resolve_threads(args.threads)):
@@ -43,6 +48,12 @@ def run(args) -> int:
     if "per_class" in r:
         print(per_class_table(r["per_class"]))
     print(f"test accuracy {r['accuracy']:.2f}% ({r['correct']}/{r['n']}), loss {r['loss']:.4f}")
+    plots = []
+    if args.plots:
+        from ..apps.eval_plots import write_eval_plots
+        with blas_threads(resolve_threads(args.threads)):
+            plots = write_eval_plots(model, test.x, test.y, r["predictions"], args.plots)
+        print("wrote " + " and ".join(map(str, plots)))
     if args.json:
         out = {"model_file": str(args.model_file), "model": getattr(model, "name", None),
                "parameters": model.num_parameters(), "test_accuracy": round(r["accuracy"], 4),
@@ -50,5 +61,7 @@ def run(args) -> int:
         if "per_class" in r:
             out["per_class_accuracy"] = {c: round(100.0 * ok / tot, 4) if tot else None
                                          for c, (ok, tot) in r["per_class"].items()}
+        if plots:
+            out["plots"] = [str(p) for p in plots]
         print_json(out)
     return 0
