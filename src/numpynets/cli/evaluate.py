@@ -45,6 +45,8 @@ def run(args) -> int:
     with blas_threads(resolve_threads(args.threads)):
         r = evaluate(model, test.x, test.y)
     print(f"{args.model_file}: {getattr(model, 'name', 'model')}, {model.num_parameters():,d} parameters")
+    if meta.get("description"):                   # e.g. "original mlp file (784-512-10, float64)"
+        print(f"  read as {meta['description']}")
     if "per_class" in r:
         print(per_class_table(r["per_class"]))
     print(f"test accuracy {r['accuracy']:.2f}% ({r['correct']}/{r['n']}), loss {r['loss']:.4f}")

@@ -47,6 +47,9 @@ def add_parser(sub) -> None:
                    "for validation (its last images, as in the original)")
     r.add_argument("--out", metavar="DIR", help="run folder (default: runs/MODEL-TIMESTAMP)")
     r.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    r.add_argument("--save-original", metavar="FILE.bin",
+                   help="also write the final model as the original project's .bin file (for its "
+                   "digit_recognizer.py: an MLP is written with float64 elements)")
     r.add_argument("--json", action="store_true", help="print the final figures as one JSON line, last")
     add_data_options(r)
     add_threads_option(r)
@@ -76,7 +79,8 @@ def options_from_args(args):
     opts = TrainOptions(model=args.model, recipe=args.recipe, overrides=overrides, arch_options=arch_options,
                         schedule_config=args.schedule_config, seed=args.seed, data_dir=args.data_dir,
                         out=args.out, limit=args.limit, val_fraction=args.val_split, verify=args.verify,
-                        threads=args.threads, progress=args.progress)
+                        threads=args.threads, progress=args.progress,
+                        save_original=args.save_original)
     sched = schedule_overrides(args, resolve(opts)[1].schedule)
     if sched is not None and not args.schedule_config:
         opts.overrides["schedule"] = sched

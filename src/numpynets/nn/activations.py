@@ -22,13 +22,17 @@ class ReLU(Layer):
 
 @register("sigmoid")
 class Sigmoid(Layer):
-    """y = 1 / (1 + exp(-x));  dy/dx = y (1 - y), so keep y."""
+    """y = 1 / (1 + exp(-x));  dy/dx = y (1 - y), so keep y.
+
+    Computed as (1 + tanh(x/2)) / 2, the same function: tanh never overflows,
+    so no branch on the sign of x is needed (3 array operations: this layer
+    runs 8 million times in the original XOR recipe).
+    """
 
     def forward(self, x, training=False):
-        # exp of a large positive argument overflows; split by sign so each
-        # branch only ever takes exp of a non-positive number.
-        e = np.exp(-np.abs(x))
-        y = np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+        y = np.tanh(x * 0.5)
+        y += 1
+        y *= 0.5
         self.y = y
         return y
 

@@ -35,17 +35,24 @@ class Optimizer:
         self.lr = float(lr)
         self.t = 0                                         # number of step() calls
         self.state = [{k: np.zeros_like(p) for k in self.state_names} for p, _ in self.pairs]
-        self._tmp = np.empty(CHUNK, dtype=self.pairs[0][0].dtype) if self.pairs else None
+        # the chunk views are made once: a step of a tiny model (XOR) is then
+        # little more than the arithmetic itself
+        tmp = np.empty(CHUNK, dtype=self.pairs[0][0].dtype) if self.pairs else None
+        self._chunks = []
+        for (p, g), state in zip(self.pairs, self.state):
+            if not (p.flags.c_contiguous and g.flags.c_contiguous):
+                raise ValueError("optimizers update contiguous arrays in place; got a strided view")
+            pf, gf = p.reshape(-1), g.reshape(-1)
+            for a in range(0, pf.size, CHUNK):
+                b = min(a + CHUNK, pf.size)
+                self._chunks.append((pf[a:b], gf[a:b], {k: v.reshape(-1)[a:b] for k, v in state.items()},
+                                     tmp[:b - a]))
 
     def step(self) -> None:
         self.t += 1
         self._prepare()
-        for (p, g), state in zip(self.pairs, self.state):
-            pf, gf = p.reshape(-1), g.reshape(-1)
-            sf = {k: v.reshape(-1) for k, v in state.items()}
-            for a in range(0, pf.size, CHUNK):
-                b = min(a + CHUNK, pf.size)
-                self._update(pf[a:b], gf[a:b], {k: v[a:b] for k, v in sf.items()}, self._tmp[:b - a])
+        for p, g, state, tmp in self._chunks:
+            self._update(p, g, state, tmp)
 
     def _prepare(self) -> None:
         """Per-step scalars (bias corrections, ...), once per step."""

@@ -40,3 +40,19 @@ def per_class_table(per_class: dict) -> str:
         acc = 100.0 * ok / tot if tot else float("nan")
         lines.append(f"{c:>5}  {ok:>7}  {tot:>5}  {acc:7.2f}%")
     return "\n".join(lines)
+
+
+def truth_table(model, x: np.ndarray, y: np.ndarray) -> tuple[str, bool]:
+    """The XOR report: input, target, output, rounded prediction per row,
+    and whether every row is right."""
+    out = model.forward(x).reshape(len(x), -1)
+    lines = ["input      target  output    prediction"]
+    ok = True
+    for xi, yi, oi in zip(x, y.reshape(len(x), -1), out):
+        pred = (oi > 0.5).astype(int)
+        right = bool(np.all(pred == (yi > 0.5)))
+        ok &= right
+        lines.append(f"{' '.join(f'{v:g}' for v in xi):<10} {' '.join(f'{v:g}' for v in yi):<7} "
+                     f"{' '.join(f'{v:.4f}' for v in oi):<9} {' '.join(map(str, pred))}  "
+                     f"{'ok' if right else 'WRONG'}")
+    return "\n".join(lines), ok

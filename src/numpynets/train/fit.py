@@ -68,7 +68,11 @@ def fit(model, train: Split, val: Split | None, recipe: Recipe, shuffle_rng: np.
     bad_epochs = 0
     meta = meta or {}
 
-    bar = _progress(progress, n)
+    # many short epochs (XOR: 4 samples, a million epochs) get one bar over
+    # epochs; MNIST gets a bar over each epoch's samples
+    epoch_bar = steps < 20
+    bar = _progress(progress, recipe.epochs if epoch_bar else n, "epoch" if epoch_bar else "img")
+    sample_bar = bar if (bar is not None and not epoch_bar) else None
     # overflow on the way to a NaN loss is reported once, as divergence, not as NumPy warnings
     errstate = np.errstate(over="ignore", invalid="ignore")
     errstate.__enter__()
@@ -78,7 +82,7 @@ def fit(model, train: Split, val: Split | None, recipe: Recipe, shuffle_rng: np.
             opt.lr = lr
             perm = shuffle_rng.permutation(n)
             loss_sum, correct = 0.0, 0
-            if bar is not None:
+            if sample_bar is not None:
                 bar.reset(total=n)
                 bar.set_description(f"epoch {epoch + 1}/{recipe.epochs}", refresh=False)
                 bar.set_postfix_str("", refresh=False)
@@ -100,11 +104,15 @@ def fit(model, train: Split, val: Split | None, recipe: Recipe, shuffle_rng: np.
                 m = len(idx)
                 loss_sum += loss * m
                 correct += _n_correct(model, out, yb)
-                if bar is not None:
+                if sample_bar is not None:
                     bar.update(m)
                     if s % 50 == 0:
                         bar.set_postfix_str(f"loss {loss_sum / min((s + 1) * B, n):.4f}", refresh=False)
             seconds = time.perf_counter() - t0
+            if bar is not None and epoch_bar:
+                bar.update(1)
+                if epoch % 1000 == 0:
+                    bar.set_postfix_str(f"loss {loss_sum / n:.4f}", refresh=False)
             result.train_seconds += seconds
             result.epochs = epoch + 1
             row = {"epoch": epoch + 1, "train_loss": loss_sum / n, "train_accuracy": 100.0 * correct / n,
@@ -158,6 +166,8 @@ def _n_correct(model, out, yb) -> int:
     if model.is_classifier:
         return int(np.count_nonzero(out.argmax(axis=1) == yb))
     hits = (out > 0.5) == (yb.reshape(out.shape) > 0.5)
+    if out.shape[1:] == (1,):
+        return int(np.count_nonzero(hits))
     return int(np.count_nonzero(hits.reshape(len(out), -1).all(axis=1)))
 
 
@@ -172,13 +182,13 @@ def _public(row: dict) -> dict:
     return {k: v for k, v in row.items() if v is not None}
 
 
-def _progress(enabled: bool, total: int):
+def _progress(enabled: bool, total: int, unit: str):
     if not enabled:
         return None
     from tqdm import tqdm
 
     # disable=None: no bar when stderr is not a terminal (logs, CI, pipes)
-    return tqdm(total=total, unit="img", unit_scale=True, leave=False, mininterval=0.25,
+    return tqdm(total=total, unit=unit, unit_scale=True, leave=False, mininterval=0.25,
                 file=sys.stderr, dynamic_ncols=True, disable=None)
 
 
