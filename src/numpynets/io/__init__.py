@@ -1,5 +1,6 @@
 """Model files: the native safetensors format (and, via ``load_model``, any
-format numpynets can read)."""
+format numpynets can read: also the original project's ``.bin`` files, see
+:mod:`numpynets.io.original`)."""
 
 from pathlib import Path
 
@@ -17,4 +18,10 @@ def load_model(path):
             if (p / name).exists():
                 return load_native(p / name)
         raise ModelFileError(f"{path}: a folder with no model.safetensors in it")
+    from .original import looks_like_safetensors
+
+    if p.suffix != ".safetensors" and not looks_like_safetensors(p):
+        from .original_models import read_original     # the original project's .bin files
+
+        return read_original(p)
     return load_native(p)

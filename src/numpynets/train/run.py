@@ -15,6 +15,7 @@ from .. import __version__
 from ..data import load_mnist, xor_data
 from ..errors import ConfigError, TrainingDiverged
 from ..io.native import save_model
+from ..io.original_models import original_kind, write_original
 from ..models.recipes import Recipe
 from ..models.registry import MODELS, build, build_architecture, get_model, get_recipe, load_architecture_file
 from ..optim.schedules import load_schedule_config
@@ -41,6 +42,7 @@ class TrainOptions:
     threads: str | int | None = "auto"
     progress: bool = True
     log_every: int | None = None
+    save_original: str | None = None                   # also write the original's .bin file here
 
 
 def resolve(opts: TrainOptions) -> tuple[dict, Recipe, str, str]:
@@ -92,6 +94,8 @@ def run_training(opts: TrainOptions, log=print) -> dict:
 
     init_rng, shuffle_rng = seeds(opts.seed)
     model = build(arch, seed=init_rng)
+    if opts.save_original:                             # refuse before training, not after
+        original_kind(model)
     name = arch.get("name", "custom")
     run_dir = make_run_dir(opts.out, name, opts.runs_root)
     config = {
@@ -141,6 +145,10 @@ def run_training(opts: TrainOptions, log=print) -> dict:
             summary["test_result"] = t
     metrics = {k: v for k, v in summary.items() if k != "test_result"}
     save_model(run_dir / "model.safetensors", model, meta["recipe"], metrics)
+    if opts.save_original:
+        layout = write_original(opts.save_original, model)
+        summary["original_file"] = str(opts.save_original)
+        log(f"saved {opts.save_original}: {layout.describe()}")
     write_json(run_dir / "config.json", {**config, "result": metrics})
     summary["model_obj"] = model
     return summary
