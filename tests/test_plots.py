@@ -12,6 +12,7 @@ import csv
 import json
 import os
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -202,6 +203,26 @@ def test_no_display_writes_curves_png(runs, tmp_path, monkeypatch, capsys):
     assert main(["plot", str(runs[0])]) == 0
     assert png_size(tmp_path / "curves.png") == FULL_SIZE
     assert "wrote curves.png (no display" in capsys.readouterr().out
+
+
+def test_a_window_is_opened_when_the_backend_can(runs, tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    shown = []
+    monkeypatch.setattr(plt, "get_backend", lambda: "TkAgg")
+    monkeypatch.setattr(plt, "show", lambda: shown.append(plt.gcf()))
+    try:
+        assert plots.plot_runs([runs[0]], show=True, log=lambda *a: None) is None
+        assert len(shown) == 1 and len(shown[0].axes) == 6
+    finally:
+        plt.close("all")
+    # a backend that cannot open one (no Tk, say): the figure goes to curves.png instead
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(plt, "get_backend", lambda: "agg")
+    said = []
+    assert plots.plot_runs([runs[0]], show=True, log=said.append) == Path("curves.png")
+    assert png_size(tmp_path / "curves.png") == FULL_SIZE and "cannot open a window" in said[-1]
+    assert len(shown) == 1
 
 
 def test_errors_are_one_line_and_come_before_drawing(runs, tmp_path, capsys):
