@@ -432,3 +432,25 @@ def test_cli_train_save_original(tmp_path, capsys, fake_data):
                      "--data-dir", fake_data, "--no-verify", "--threads", "1", "--no-progress",
                      "--out", tmp_path / "run2", "--save-original", tmp_path / "a.bin")
     assert rc == 2 and "cannot hold" in err and not (tmp_path / "run2").exists()
+
+
+def test_cnn_file_rebuilds_the_builtin_cnn(tmp_path, images):
+    from numpynets.models import cnn
+
+    model = randomised(build(named(cnn.architecture(channels=4), "cnn"), seed=3), 3)
+    write_original(tmp_path / "mnist_cnn_model_best.bin", model)
+    back, meta = load_model(tmp_path / "mnist_cnn_model_best.bin")
+    assert back.name == "cnn" and back.architecture() == model.architecture()
+    assert meta["description"] == "original cnn file (conv 4x1x3x3 on 1x28x28, fc 784-10, float32)"
+    assert np.array_equal(back.forward(images), model.forward(images))
+    with pytest.raises(NotRepresentable, match="padding 1"):             # a 5x5 kernel is padded by 2
+        write_original(tmp_path / "k5.bin", build(named(cnn.architecture(kernel=5), "cnn")))
+
+
+def test_cnn_with_larger_kernel_and_padding_one(tmp_path, rng):
+    model = randomised(build(cnn_arch(oc=3, ic=2, k=5, h=9, w=7, out=4)), 4)
+    assert model.layers[0].padding == 1
+    write_original(tmp_path / "c.bin", model)
+    back, meta = load_model(tmp_path / "c.bin")
+    x = rng.random((5, 2, 9, 7), dtype=np.float32)
+    assert meta["original"]["dims"]["fc_in"] == 3 * 3 * 2 and np.array_equal(back.forward(x), model.forward(x))

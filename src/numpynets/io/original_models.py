@@ -61,7 +61,7 @@ def _mlp_check(model) -> str | None:
     return None
 
 
-def _mlp_tensors(model) -> tuple[dict, dict]:
+def _mlp_tensors(model) -> tuple[tuple[int, int, int], dict]:
     l1, l2 = model.layers[0], model.layers[2]
     dims = (l1.in_features, l1.out_features, l2.out_features)
     return dims, {"W1": l1.params["W"], "b1": l1.params["b"], "W2": l2.params["W"], "b2": l2.params["b"]}
@@ -80,14 +80,20 @@ CNN_LAYERS = ["conv2d", "relu", "maxpool2d", "flatten", "linear"]
 def _cnn_architecture(layout: Layout) -> dict:
     d = layout.dims
     oc, ic, k, h, w = d["out_ch"], d["in_ch"], d["k"], d["H"], d["W"]
-    pooled = oc * (h // 2) * (w // 2)                       # conv keeps H x W (padding 1, stride 1)
+    ch, cw = h + 2 - k + 1, w + 2 - k + 1                   # conv output (padding 1, stride 1): H x W for k=3
+    if min(ch, cw) < 2:
+        raise ModelFileError(f"the CNN header's {h}x{w} input is too small for a {k}x{k} kernel and 2x2 pooling")
+    pooled = oc * (ch // 2) * (cw // 2)
     if d["fc_in"] != pooled:
         raise ModelFileError(f"the CNN header says fc_in = {d['fc_in']}, but {oc} channels of "
-                             f"{h // 2}x{w // 2} after pooling make {pooled}; damaged header")
-    if min(h, w) + 2 < k or min(h, w) < 2:
-        raise ModelFileError(f"the CNN header's {h}x{w} input is too small for a {k}x{k} kernel and 2x2 pooling")
-    return {"input_shape": [ic, h, w], "name": "cnn" if (ic, h, w, d["fc_out"]) == (1, 28, 28, 10) else "custom",
-            "dataset": "mnist", "loss": "softmax_cross_entropy",
+                             f"{ch // 2}x{cw // 2} after pooling make {pooled}; damaged header")
+    if (ic, k, h, w, d["fc_out"]) == (1, 3, 28, 28, 10):      # the built-in model, any number of filters
+        from ..models import cnn
+
+        arch = cnn.architecture(channels=oc, kernel=k)
+        arch.update(name="cnn", dataset="mnist")
+        return arch
+    return {"input_shape": [ic, h, w], "name": "custom", "dataset": "mnist", "loss": "softmax_cross_entropy",
             "layers": [{"type": "conv2d", "in_channels": ic, "out_channels": oc, "kernel_size": k,
                         "stride": 1, "padding": 1},
                        {"type": "relu"},
@@ -202,9 +208,8 @@ def original_kind(model, kind: str | None = None) -> str:
     if kind:
         raise NotRepresentable(f"the original's {kind} file cannot hold this model: {reasons[kind]}")
     name = getattr(model, "name", "custom")
-    guess = {"mlp": "mlp", "cnn": "cnn", "attention": "attention"}.get(name)
-    if guess:
-        raise NotRepresentable(f"the original's {guess} file cannot hold this {name} model: {reasons[guess]}")
+    if name in KINDS:                                       # say why the matching layout does not fit
+        raise NotRepresentable(f"the original's {name} file cannot hold this {name} model: {reasons[name]}")
     raise NotRepresentable(f"no original file layout can hold this model ({' -> '.join(_layers(model))}); "
                            "the original had only the MLP, CNN and attention models; keep it as .safetensors")
 
