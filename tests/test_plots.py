@@ -51,7 +51,7 @@ def runs(tmp_path_factory, mnist_path):
 
 
 def write_run(folder, rows, result=None, model="cnn", recipe="default", planned=10):
-    """A run folder by hand: log.csv with ``rows`` (lists in LOG_KEYS order) and config.json."""
+    """A run folder by hand: log.csv with ``rows`` (lists in log.csv column order) and config.json."""
     folder.mkdir(parents=True)
     (folder / "log.csv").write_text(HEADER + "".join(",".join("" if v is None else str(v) for v in r) + "\n"
                                                      for r in rows))
@@ -179,13 +179,25 @@ def test_a_log_that_skips_epochs_counts_their_time(tmp_path):
 
 
 def test_the_original_projects_logs_are_plotted(tmp_path):
-    pytest.importorskip("numpynets.io.logs")
-    log = tmp_path / "training_loss_attention.txt"    # no header: epoch, loss, val accuracy, seconds
-    log.write_text("1,0.812345,88.50,12.25\n2,0.412345,92.25,11.75\n")
-    (run,) = plots.load_runs([log], log=lambda *a: None)
-    s = plots.summarize(run)
-    assert (s["final_val_accuracy"], s["train_seconds"]) == (92.25, pytest.approx(24.0))
-    assert png_size(plots.plot_runs([log], out=tmp_path / "o.png", log=lambda *a: None)) == FULL_SIZE
+    attention = tmp_path / "training_loss_attention.txt"   # no header: epoch, loss, val accuracy, seconds
+    attention.write_text("1,0.812345,88.50,12.25\n2,0.412345,92.25,11.75\n")
+    cnn = tmp_path / "training_loss_cnn.txt"               # no header: epoch, loss, seconds, val loss, val acc, lr
+    cnn.write_text("1,0.5,20.5,0.3,91.5,0.01\n2,0.25,19.5,0.2,94.0,0.01\n3,0.2,20.0,0.19,94.5,0.01\n")
+    a, c = plots.load_runs([attention, cnn], log=lambda *a: None)
+    assert (a.label, c.label) == ("training_loss_attention (original-attention)", "training_loss_cnn (original-cnn)")
+    sa, sc = plots.summarize(a), plots.summarize(c)
+    assert (sa["final_val_accuracy"], sa["train_seconds"]) == (92.25, pytest.approx(24.0))
+    assert (sc["epochs"], sc["best_val_accuracy"], sc["train_seconds"]) == (3, 94.5, pytest.approx(60.0))
+    out = plots.plot_runs([attention, cnn], out=tmp_path / "o.png", log=lambda *a: None)
+    assert png_size(out) == FULL_SIZE
+
+
+def test_an_unreadable_log_is_a_one_line_error(tmp_path, capsys):
+    bad = tmp_path / "notes.txt"
+    bad.write_text("hello,world\n")
+    assert main(["plot", str(bad), "-o", str(tmp_path / "x.png")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("numpynets: error:") and "notes.txt" in err and "\n" not in err
 
 
 def test_same_labels_are_told_apart(runs, tmp_path):

@@ -20,7 +20,6 @@ does.
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import os
@@ -29,13 +28,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import NumpynetsError
+from ..io.logs import read_log
 
 PLOT_EXTRA = 'pip install "numpynets[plot]"'
 FIGSIZE = (15.0, 8.5)          # inches; at the default 100 dpi a 1500 x 850 pixel PNG
 DPI = 100
 DEFAULT_OUT = "curves.png"     # where a figure goes when there is no display and no -o
-LOG_KEYS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
-            "learning_rate", "epoch_seconds")
 _NON_INTERACTIVE = {"agg", "pdf", "ps", "svg", "pgf", "cairo", "template"}
 
 
@@ -62,8 +60,9 @@ def has_display() -> bool:
 
 @dataclass
 class Run:
-    """One run to draw: its epochs (dicts with the keys of :data:`LOG_KEYS`,
-    None where a log lacks a value) and what its config.json says."""
+    """One run to draw: its epochs (dicts with the keys of
+    :data:`numpynets.io.logs.COLUMNS`, None where a log lacks a value) and
+    what its config.json says."""
     label: str
     source: Path                      # the run folder or log file given
     log: Path
@@ -71,39 +70,6 @@ class Run:
     fmt: str = "numpynets"
     config: dict | None = None
     result: dict | None = field(default=None)   # config.json "result": written when the run ends
-
-
-def read_log(path) -> tuple[list[dict], str]:
-    """``(rows, format_name)`` of a log file, through :mod:`numpynets.io.logs`
-    (which also reads the original project's formats) when it is there."""
-    try:
-        from ..io.logs import read_log as _read
-    except ImportError:
-        return _read_csv_log(Path(path)), "numpynets"
-    return _read(path)
-
-
-def _read_csv_log(path: Path) -> list[dict]:
-    """Our own log.csv (header ``epoch,train_loss,...``); empty cells are None."""
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            reader = csv.DictReader(f)
-            if not reader.fieldnames or "epoch" not in reader.fieldnames:
-                raise NumpynetsError(f"{path}: not a numpynets log (no 'epoch' column in its header)")
-            rows = []
-            for i, rec in enumerate(reader):
-                row = {}
-                for k in LOG_KEYS:
-                    v = (rec.get(k) or "").strip()
-                    try:
-                        row[k] = float(v) if v else None
-                    except ValueError:
-                        raise NumpynetsError(f"{path}: line {i + 2}: {k} is {v!r}, not a number") from None
-                row["epoch"] = int(row["epoch"]) if row["epoch"] is not None else i + 1
-                rows.append(row)
-            return rows
-    except OSError as exc:
-        raise NumpynetsError(f"{path}: cannot read the log ({exc.strerror})") from None
 
 
 def load_run(path) -> Run:
