@@ -21,7 +21,7 @@ pytest.importorskip("matplotlib")
 
 from PIL import Image  # noqa: E402
 
-from numpynets.apps import plots  # noqa: E402
+from numpynets.apps import plots, run_summary  # noqa: E402
 from numpynets.cli import main  # noqa: E402
 from numpynets.errors import NumpynetsError  # noqa: E402
 from numpynets.train.metrics import (accuracy_from_confusion, confusion_matrix,  # noqa: E402
@@ -104,14 +104,14 @@ def test_several_runs_through_the_command_line(runs, early, tmp_path, capsys):
 
 
 def test_summary_table_numbers_match_the_logs(runs, capsys):
-    loaded = plots.load_runs(list(runs), log=lambda *a: None)
-    table = plots.summary_table(loaded)
+    loaded = run_summary.load_runs(list(runs), log=lambda *a: None)
+    table = run_summary.summary_table(loaded)
     for folder, run in zip(runs, loaded):
         rows = read_csv(folder / "log.csv")
         config = json.loads((folder / "config.json").read_text())
         val = [float(r["val_accuracy"]) for r in rows]
         seconds = sum(float(r["epoch_seconds"]) for r in rows)
-        s = plots.summarize(run)
+        s = run_summary.summarize(run)
         assert s["epochs"] == len(rows) == 2
         assert s["final_val_accuracy"] == pytest.approx(val[-1])
         assert s["best_val_accuracy"] == pytest.approx(max(val))
@@ -127,31 +127,31 @@ def test_summary_table_numbers_match_the_logs(runs, capsys):
 
 
 def test_a_run_stopped_early(early, tmp_path):
-    (run,) = plots.load_runs([early], log=lambda *a: None)
-    s = plots.summarize(run)
+    (run,) = run_summary.load_runs([early], log=lambda *a: None)
+    s = run_summary.summarize(run)
     assert (s["epochs"], s["planned_epochs"], s["stopped"]) == (3, 10, "early_stopping")
     assert (s["final_val_accuracy"], s["best_val_accuracy"], s["best_epoch"]) == (91.25, 91.5, 2)
     assert s["test_accuracy"] == 90.75
     assert s["train_seconds"] == pytest.approx(7.5)
-    line = plots.summary_table([run]).splitlines()[2]
+    line = run_summary.summary_table([run]).splitlines()[2]
     assert "3/10" in line and "early stopping" in line and "7.50 s" in line
     assert png_size(plots.plot_runs([early], out=tmp_path / "e.png", log=lambda *a: None)) == FULL_SIZE
 
 
 def test_a_run_killed_mid_way_is_unfinished(tmp_path):
     killed = write_run(tmp_path / "killed", [[1, 0.9, 75.0, 0.5, 88.0, 0.01, 2.0]])   # no "result"
-    (run,) = plots.load_runs([killed], log=lambda *a: None)
-    assert plots.summarize(run)["stopped"] == "unfinished"
-    assert plots.summarize(run)["test_accuracy"] is None
+    (run,) = run_summary.load_runs([killed], log=lambda *a: None)
+    assert run_summary.summarize(run)["stopped"] == "unfinished"
+    assert run_summary.summarize(run)["test_accuracy"] is None
 
 
 def test_a_log_with_a_single_epoch(tmp_path):
     log = tmp_path / "single" / "log.csv"
     log.parent.mkdir()
     log.write_text(HEADER + "1,0.45,87.5,0.31,91.0,0.05,1.25\n")
-    (run,) = plots.load_runs([log], log=lambda *a: None)
+    (run,) = run_summary.load_runs([log], log=lambda *a: None)
     assert run.label == "single"                      # no config.json: the folder's name
-    s = plots.summarize(run)
+    s = run_summary.summarize(run)
     assert (s["epochs"], s["final_val_accuracy"], s["best_epoch"], s["train_seconds"]) == (1, 91.0, 1, 1.25)
     assert s["stopped"] is None and s["test_accuracy"] is None
     assert png_size(plots.plot_runs([log], out=tmp_path / "s.png", log=lambda *a: None)) == FULL_SIZE
@@ -161,11 +161,11 @@ def test_a_log_without_validation_columns(tmp_path):
     log = tmp_path / "noval.csv"
     log.write_text("epoch,train_loss,train_accuracy,learning_rate,epoch_seconds\n"
                    "1,0.9,70,0.01,1.5\n2,0.5,85,0.01,1.5\n")
-    (run,) = plots.load_runs([log], log=lambda *a: None)
-    s = plots.summarize(run)
+    (run,) = run_summary.load_runs([log], log=lambda *a: None)
+    s = run_summary.summarize(run)
     assert s["final_val_accuracy"] is None and s["best_val_accuracy"] is None
     assert s["train_seconds"] == pytest.approx(3.0)
-    line = plots.summary_table([run]).splitlines()[2]
+    line = run_summary.summary_table([run]).splitlines()[2]
     assert line.split()[:3] == ["noval", "2", "-"]
     assert png_size(plots.plot_runs([log], out=tmp_path / "n.png", log=lambda *a: None)) == FULL_SIZE
 
@@ -174,8 +174,8 @@ def test_a_log_that_skips_epochs_counts_their_time(tmp_path):
     """XOR logs every N-th epoch: each logged epoch's time stands for the epochs since the last row."""
     log = tmp_path / "xor.csv"
     log.write_text(HEADER + "100,0.2,50,,,0.1,0.01\n200,0.1,75,,,0.1,0.02\n")
-    (run,) = plots.load_runs([log], log=lambda *a: None)
-    assert plots.cumulative_seconds(run) == ([100, 200], [pytest.approx(1.0), pytest.approx(3.0)])
+    (run,) = run_summary.load_runs([log], log=lambda *a: None)
+    assert run_summary.cumulative_seconds(run) == ([100, 200], [pytest.approx(1.0), pytest.approx(3.0)])
 
 
 def test_the_original_projects_logs_are_plotted(tmp_path):
@@ -183,9 +183,9 @@ def test_the_original_projects_logs_are_plotted(tmp_path):
     attention.write_text("1,0.812345,88.50,12.25\n2,0.412345,92.25,11.75\n")
     cnn = tmp_path / "training_loss_cnn.txt"               # no header: epoch, loss, seconds, val loss, val acc, lr
     cnn.write_text("1,0.5,20.5,0.3,91.5,0.01\n2,0.25,19.5,0.2,94.0,0.01\n3,0.2,20.0,0.19,94.5,0.01\n")
-    a, c = plots.load_runs([attention, cnn], log=lambda *a: None)
+    a, c = run_summary.load_runs([attention, cnn], log=lambda *a: None)
     assert (a.label, c.label) == ("training_loss_attention (original-attention)", "training_loss_cnn (original-cnn)")
-    sa, sc = plots.summarize(a), plots.summarize(c)
+    sa, sc = run_summary.summarize(a), run_summary.summarize(c)
     assert (sa["final_val_accuracy"], sa["train_seconds"]) == (92.25, pytest.approx(24.0))
     assert (sc["epochs"], sc["best_val_accuracy"], sc["train_seconds"]) == (3, 94.5, pytest.approx(60.0))
     out = plots.plot_runs([attention, cnn], out=tmp_path / "o.png", log=lambda *a: None)
@@ -202,7 +202,7 @@ def test_an_unreadable_log_is_a_one_line_error(tmp_path, capsys):
 
 def test_same_labels_are_told_apart(runs, tmp_path):
     other = write_run(tmp_path / "again", [[1, 0.9, 75.0, 0.5, 88.0, 0.01, 2.0]], model="mlp")
-    labels = [r.label for r in plots.load_runs([runs[0], other], log=lambda *a: None)]
+    labels = [r.label for r in run_summary.load_runs([runs[0], other], log=lambda *a: None)]
     assert labels == ["mlp (default) default", "mlp (default) again"]
 
 
