@@ -94,3 +94,11 @@ def test_failed_write_keeps_the_old_file(tmp_path, mlp, monkeypatch):
         save_model(path, mlp)
     assert path.read_bytes() == before
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".part")]
+
+
+def test_saved_file_has_the_usual_permissions(tmp_path, mlp):
+    path = tmp_path / "m.safetensors"
+    save_model(path, mlp)
+    mask = os.umask(0)
+    os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~mask

@@ -28,6 +28,12 @@ FORMAT = "numpynets"
 FORMAT_VERSION = "1"
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_save(path, writer) -> None:
     """Call ``writer(tmp_path)`` then rename over ``path``."""
     path = Path(path)
@@ -38,6 +44,7 @@ def atomic_save(path, writer) -> None:
     os.close(fd)
     try:
         writer(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())               # mkstemp makes 0600; give the usual mode
         os.replace(tmp, path)
     except OSError as exc:
         raise NumpynetsError(f"{path}: cannot write ({exc.strerror}); choose another output path") from None

@@ -19,7 +19,9 @@ RECIPES = {
     # the original's hyperparameters (its seed-description SGD version), correct gradients
     "original": Recipe(epochs=10, batch_size=64, lr=0.01, optimizer="sgd", arch={"init": "xavier"}),
     # our best for this architecture in 10 epochs
-    "default": Recipe(epochs=10, batch_size=64, lr=0.05, optimizer="sgd", momentum=0.9, nesterov=True,
+    # (measured, full MNIST, 2 seeds: lr 0.1 98.30/98.41; lr 0.05 98.23/98.35; with weight decay 5e-4
+    # 98.16; Adam 1e-3 batch 128 98.12/98.20)
+    "default": Recipe(epochs=10, batch_size=64, lr=0.1, optimizer="sgd", momentum=0.9, nesterov=True,
                       schedule={"kind": "cosine", "per": "batch", "min_lr": 0.0},
                       arch={"init": "he"}),
 }
