@@ -22,6 +22,13 @@ def mnist_dir() -> Path | None:
     return None
 
 
+# Commands run by tests find the real data the way a user's would, through
+# $NUMPYNETS_DATA (tests of the lookup order itself monkeypatch it).
+_FOUND = mnist_dir()
+if _FOUND is not None and not os.environ.get("NUMPYNETS_DATA"):
+    os.environ["NUMPYNETS_DATA"] = str(_FOUND)
+
+
 @pytest.fixture(scope="session")
 def mnist_path() -> Path:
     path = mnist_dir()
