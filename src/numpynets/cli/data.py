@@ -15,7 +15,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from ..data.idx import _read, parse_idx
+    from ..data.idx import parse_idx, read_idx_bytes
     from ..data.mnist import FILES, check_bytes, download, find_file, find_mnist, search_dirs
     from ..errors import DataError
 
@@ -31,7 +31,7 @@ def run(args) -> int:
         path = find_file(folder, name)
         status = ""
         if args.verify:
-            data, cut = _read(path)
+            data, cut = read_idx_bytes(path)
             arr = parse_idx(data, str(path), cut)
             check_bytes(data, name, path)
             status = f"  {arr.shape}  SHA-256 ok"

@@ -72,10 +72,13 @@ def read_bytes(path) -> bytes:
     """The file's contents, decompressed when gzipped (detected by the gzip
     magic number, not by the file name). Gzipped data is read no further than
     one byte past the size its IDX header declares."""
-    return _read(path)[0]
+    return read_idx_bytes(path)[0]
 
 
-def _read(path) -> tuple[bytes, bool]:
+def read_idx_bytes(path) -> tuple[bytes, bool]:
+    """(contents, cut) of an IDX file, decompressed when gzipped; ``cut``
+    says that gzipped data went on past the declared size and was not read
+    further (pass it to :func:`parse_idx` for an exact message)."""
     try:
         with open(path, "rb") as f:
             raw = f.read()
@@ -119,7 +122,7 @@ def parse_idx(data: bytes, name: str = "<bytes>", cut: bool = False) -> np.ndarr
 
 def read_idx(path) -> np.ndarray:
     """Read and validate an IDX file (raw or gzipped)."""
-    data, cut = _read(path)
+    data, cut = read_idx_bytes(path)
     return parse_idx(data, os.fspath(path), cut)
 
 

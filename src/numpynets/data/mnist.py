@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, DataError
-from .idx import _read, gunzip_idx, parse_idx
+from .idx import gunzip_idx, parse_idx, read_idx_bytes
 
 # name -> (SHA-256 of the decompressed file, its size in bytes)
 FILES = {
@@ -216,7 +216,7 @@ def load_split(folder: Path, kind: str, verify: bool) -> tuple[np.ndarray, np.nd
         if path is None:
             raise DataError(f"{folder}: no {name} file; put the four MNIST files there "
                             "or run 'numpynets data --download'")
-        data, cut = _read(path)
+        data, cut = read_idx_bytes(path)
         arr = parse_idx(data, str(path), cut)
         if verify:
             check_bytes(data, name, path)
