@@ -13,6 +13,12 @@ from .common import add_data_options, add_threads_option, print_json
 ARCH_FLAGS = [
     ("--hidden", "hidden", int, "mlp: hidden units (default 512)"),
     ("--init", "init", str, "weight initialisation: xavier, xavier_normal, he, he_uniform"),
+    ("--d-model", "d_model", int, "attention: token width D (original 64; 16 in its first version)"),
+    ("--ff-dim", "ff_dim", int, "attention: feed-forward width F (original 128)"),
+    ("--heads", "heads", int, "attention: attention heads; must divide D (original 1)"),
+    ("--residual", "residual", str, "attention: residual connections, on|off (original off)"),
+    ("--layernorm", "layernorm", str, "attention: pre-norm LayerNorm, on|off (original off)"),
+    ("--blocks", "blocks", int, "attention: attention + feed-forward blocks stacked (original 1)"),
 ]
 
 

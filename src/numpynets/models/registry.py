@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import ConfigError, NumpynetsError
 from ..nn.sequential import Sequential
-from . import mlp
+from . import attention, mlp
 from .recipes import Recipe
 
 
@@ -37,6 +37,8 @@ def register_model(model: BuiltinModel) -> None:
 
 
 register_model(BuiltinModel("mlp", "784 -> 512 ReLU -> 10", mlp.architecture, mlp.RECIPES))
+register_model(BuiltinModel("attention", "4x4 patches -> 49 tokens -> self-attention -> FFN -> mean pool -> 10",
+                            attention.architecture, attention.RECIPES))
 
 
 def get_model(name: str) -> BuiltinModel:

@@ -42,9 +42,9 @@ def check_layer(layer, x: np.ndarray, rng: np.random.Generator, training: bool =
     the input (key ``"x"``) and every parameter. Everything must be float64."""
     assert x.dtype == np.float64, "gradient checks run in float64"
     layer.needs_input_grad = True
-    for k in layer.params:
-        layer.params[k] = layer.params[k].astype(np.float64)
-        layer.grads[k] = np.zeros_like(layer.params[k])
+    for k in list(layer.params):                   # bind: composite layers pass views down
+        p64 = layer.params[k].astype(np.float64)
+        layer.bind(k, p64, np.zeros_like(p64))
     y = layer.forward(x, training)
     g = rng.standard_normal(y.shape)
 

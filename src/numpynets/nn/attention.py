@@ -1,0 +1,213 @@
+"""Self-attention, batched, with a hand-written backward pass.
+
+Dimension letters: ``N`` batch, ``T`` tokens, ``D`` width, ``H`` heads,
+``E = D / H`` the width of one head.
+
+For one head and one sample, with tokens ``x`` (T, D)::
+
+    q = x Wq + bq,  k = x Wk + bk,  v = x Wv + bv         (T, E) each
+    s = q k^T / sqrt(E)                                     (T, T) scores
+    a = softmax over each row of s (over the keys)          (T, T) weights
+    y = a v                                                 (T, E)
+
+Every output token is a weighted average of the value vectors, with weights
+that say how well its query matches each key. With ``H`` heads the ``D``
+columns of q, k, v are cut into ``H`` groups of ``E``, each group attends on
+its own, and the ``H`` outputs are laid side by side again. The original has
+one head (``E = D``) and no output projection, residual or normalisation.
+
+The backward pass runs the same lines in reverse::
+
+    da = dy v^T,  dv = a^T dy                               (y = a v)
+    ds = a * (da - sum_j da_j a_j)                          (softmax, per row)
+    dq = ds k / sqrt(E),  dk = ds^T q / sqrt(E)             (s = q k^T / sqrt(E))
+
+The softmax line: ``a_j = exp(s_j) / sum_l exp(s_l)`` has Jacobian
+``da_j/ds_i = a_j (delta_ij - a_i)``, so ``ds_i = sum_j da_j a_j (delta_ij - a_i)
+= a_i (da_i - sum_j da_j a_j)``.
+
+Speed: the three projections are one GEMM over all ``N*T`` token rows
+against ``[Wq | Wk | Wv]`` (D, 3D), and the scores and weighted sums are
+batched matmuls over (N, H). The ``1/sqrt(E)`` is folded into the query
+columns of that fused matrix, so the (N, H, T, T) scores are never rescaled.
+The parameters stay separate and named as in the original (``Wq, bq, Wk, bk,
+Wv, bv``, each ``[in][out]``), so its file maps onto ours in order.
+
+:func:`attention_reference` and :func:`attention_reference_backward` are
+the slow twins, one query at a time in Python loops, used only by tests.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..errors import ConfigError
+from .init import initialise
+from .layer import Layer, register
+
+QKV = ("q", "k", "v")
+
+
+@register("self_attention")
+class SelfAttention(Layer):
+    """Multi-head (default single-head) self-attention without an output
+    projection. x: (N, T, D) -> y: (N, T, D).
+
+    Set ``keep_attention = True`` to keep the softmax weights of the last
+    forward pass in ``last_attention`` (N, H, T, T), for attention maps; it
+    keeps a reference, so it costs nothing, and nothing is kept otherwise.
+    """
+
+    def __init__(self, dim: int, heads: int = 1, init: str = "xavier"):
+        super().__init__()
+        self.dim, self.heads, self.init = int(dim), int(heads), init
+        if self.heads < 1 or self.dim % self.heads:
+            raise ConfigError(f"self_attention: width {dim} does not split into {heads} heads; "
+                              "choose a number of heads that divides the width")
+        for m in QKV:
+            self._add_param(f"W{m}", (self.dim, self.dim))
+            self._add_param(f"b{m}", (self.dim,))
+        self.keep_attention = False
+        self.last_attention: np.ndarray | None = None
+
+    def config(self):
+        cfg = {"type": self.kind, "dim": self.dim, "heads": self.heads, "init": self.init}
+        return cfg
+
+    def reset_parameters(self, rng):
+        for m in QKV:                                     # draw order Wq, Wk, Wv, as the original
+            W = self.params[f"W{m}"]
+            W[...] = initialise(rng, self.init, W.shape, self.dim, self.dim, W.dtype)
+            self.params[f"b{m}"].fill(0)
+
+    def output_shape(self, input_shape):
+        if len(input_shape) != 2 or input_shape[1] != self.dim:
+            raise self.shape_error(input_shape, f"(T, {self.dim}) tokens")
+        return tuple(input_shape)
+
+    @property
+    def scale(self) -> float:
+        return 1.0 / math.sqrt(self.dim // self.heads)
+
+    def _fused(self) -> tuple[np.ndarray, np.ndarray]:
+        """[Wq/sqrt(E) | Wk | Wv] (D, 3D) and the matching bias (3D,)."""
+        p, c = self.params, self.scale
+        W = np.concatenate((p["Wq"] * c, p["Wk"], p["Wv"]), axis=1)   # (D, 3D)
+        b = np.concatenate((p["bq"] * c, p["bk"], p["bv"]))          # (3D,)
+        return W, b
+
+    def forward(self, x, training=False):                 # x: (N, T, D)
+        N, T, D = x.shape
+        H, E = self.heads, D // self.heads
+        W, b = self._fused()
+        qkv = x.reshape(N * T, D) @ W                     # (N*T, 3D): all projections, one GEMM
+        qkv += b
+        qkv5 = qkv.reshape(N, T, 3, H, E)
+        q = qkv5[:, :, 0].transpose(0, 2, 1, 3)           # (N, H, T, E), already / sqrt(E)
+        k = qkv5[:, :, 1].transpose(0, 2, 1, 3)           # (N, H, T, E)
+        v = qkv5[:, :, 2].transpose(0, 2, 1, 3)           # (N, H, T, E)
+        a = q @ k.transpose(0, 1, 3, 2)                   # (N, H, T, T) scores s = q k^T / sqrt(E)
+        a -= a.max(axis=-1, keepdims=True)                # softmax is shift-invariant: no overflow
+        np.exp(a, out=a)
+        a /= a.sum(axis=-1, keepdims=True)                # (N, H, T, T) weights, rows sum to 1
+        y = np.empty((N, T, H, E), dtype=a.dtype)
+        np.matmul(a, v, out=y.transpose(0, 2, 1, 3))      # (N, H, T, E) written as (N, T, H, E)
+        self.x, self.W, self.q, self.k, self.v, self.a = x, W, q, k, v, a
+        if self.keep_attention:
+            self.last_attention = a
+        return y.reshape(N, T, D)                         # heads side by side
+
+    def backward(self, dy):                               # dy: (N, T, D)
+        x, W, q, k, v, a = self.x, self.W, self.q, self.k, self.v, self.a
+        N, T, D = x.shape
+        H, E = self.heads, D // self.heads
+        dy4 = dy.reshape(N, T, H, E).transpose(0, 2, 1, 3)          # (N, H, T, E)
+        dqkv = np.empty((N, T, 3, H, E), dtype=dy.dtype)             # dq, dk, dv side by side
+        dq, dk, dv = (dqkv[:, :, i].transpose(0, 2, 1, 3) for i in range(3))   # (N, H, T, E) views
+        # y = a v
+        ds = dy4 @ v.transpose(0, 1, 3, 2)                # (N, H, T, T) da
+        np.matmul(a.transpose(0, 1, 3, 2), dy4, out=dv)   # (N, H, T, E)
+        # a = softmax(s):  ds = a * (da - sum_j da_j a_j)
+        ds -= (ds * a).sum(axis=-1, keepdims=True)
+        ds *= a                                           # (N, H, T, T)
+        # s = q' k^T with q' = q / sqrt(E) (the scale lives in the fused Wq columns)
+        np.matmul(ds, k, out=dq)                          # (N, H, T, E) dL/dq'
+        np.matmul(ds.transpose(0, 1, 3, 2), q, out=dk)    # (N, H, T, E)
+        # [q' k v] = x W + b
+        d2 = dqkv.reshape(N * T, 3 * D)                   # (N*T, 3D)
+        dW = x.reshape(N * T, D).T @ d2                   # (D, 3D)
+        db = d2.sum(axis=0)                               # (3D,)
+        g, c = self.grads, self.scale                     # q' = x (c Wq) + c bq: chain rule gives c
+        g["Wq"] += c * dW[:, :D]
+        g["Wk"] += dW[:, D:2 * D]
+        g["Wv"] += dW[:, 2 * D:]
+        g["bq"] += c * db[:D]
+        g["bk"] += db[D:2 * D]
+        g["bv"] += db[2 * D:]
+        if not self.needs_input_grad:
+            return None
+        return (d2 @ W.T).reshape(N, T, D)                # (N, T, D)
+
+
+# -- the slow twins, for tests --------------------------------------------
+
+def attention_reference(x, params: dict, heads: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Self-attention one sample, one head and one query at a time.
+
+    Returns ``(y, a)``: y (N, T, D), weights a (N, H, T, T). ``params`` holds
+    ``Wq, bq, Wk, bk, Wv, bv`` as the layer's.
+    """
+    N, T, D = x.shape
+    E = D // heads
+    y = np.zeros((N, T, D), dtype=np.float64)
+    a = np.zeros((N, heads, T, T), dtype=np.float64)
+    for n in range(N):
+        for h in range(heads):
+            cols = slice(h * E, (h + 1) * E)
+            q = x[n] @ params["Wq"][:, cols] + params["bq"][cols]       # (T, E)
+            k = x[n] @ params["Wk"][:, cols] + params["bk"][cols]
+            v = x[n] @ params["Wv"][:, cols] + params["bv"][cols]
+            for i in range(T):
+                scores = [float(np.dot(q[i], k[j])) / math.sqrt(E) for j in range(T)]
+                top = max(scores)
+                e = [math.exp(s - top) for s in scores]
+                total = sum(e)
+                for j in range(T):
+                    a[n, h, i, j] = e[j] / total
+                    y[n, i, cols] += a[n, h, i, j] * v[j]
+    return y, a
+
+
+def attention_reference_backward(x, params: dict, dy, heads: int = 1) -> dict:
+    """Gradients of ``sum(dy * y)`` one query at a time: ``{"x": dx, "Wq": ..., ...}``."""
+    N, T, D = x.shape
+    E = D // heads
+    c = 1.0 / math.sqrt(E)
+    _, a = attention_reference(x, params, heads)
+    grads = {name: np.zeros(p.shape) for name, p in params.items()}
+    dx = np.zeros((N, T, D))
+    for n in range(N):
+        for h in range(heads):
+            cols = slice(h * E, (h + 1) * E)
+            q = x[n] @ params["Wq"][:, cols] + params["bq"][cols]
+            k = x[n] @ params["Wk"][:, cols] + params["bk"][cols]
+            v = x[n] @ params["Wv"][:, cols] + params["bv"][cols]
+            dq, dk, dv = np.zeros_like(q), np.zeros_like(k), np.zeros_like(v)
+            for i in range(T):
+                do = dy[n, i, cols]                                     # (E,)
+                da = np.array([float(np.dot(do, v[j])) for j in range(T)])
+                row = a[n, h, i]
+                inner = float(np.dot(da, row))
+                for j in range(T):
+                    dv[j] += row[j] * do
+                    ds = row[j] * (da[j] - inner)
+                    dq[i] += ds * c * k[j]
+                    dk[j] += ds * c * q[i]
+            for m, dm in (("q", dq), ("k", dk), ("v", dv)):
+                grads[f"W{m}"][:, cols] += x[n].T @ dm
+                grads[f"b{m}"][cols] += dm.sum(axis=0)
+                dx[n] += dm @ params[f"W{m}"][:, cols].T
+    grads["x"] = dx
+    return grads

@@ -1,0 +1,69 @@
+"""Layer normalisation over the last axis."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .layer import Layer, register
+
+
+@register("layer_norm")
+class LayerNorm(Layer):
+    """y = gamma * (x - mean) / sqrt(var + eps) + beta, over the last axis.
+
+    x: (..., D) -> y: (..., D); mean and (biased) variance are taken over the
+    ``D`` values of each row (each token), so the layer works the same for
+    any batch size. With ``xh = (x - mean) * r``, ``r = 1/sqrt(var + eps)``,
+    and ``g = dy * gamma``, the row-wise backward is
+
+        dx = r * (g - mean(g) - xh * mean(g * xh)),
+
+    the projection of ``g`` that removes the two directions normalisation
+    cannot see (a shift of the row, and a rescaling of it). The parameters
+    get ``dgamma = sum dy * xh`` and ``dbeta = sum dy`` over all rows.
+    """
+
+    def __init__(self, dim: int, eps: float = 1e-5):
+        super().__init__()
+        self.dim, self.eps = int(dim), float(eps)
+        self._add_param("gamma", (self.dim,))
+        self._add_param("beta", (self.dim,))
+        self.params["gamma"].fill(1)
+
+    def config(self):
+        return {"type": self.kind, "dim": self.dim, "eps": self.eps}
+
+    def reset_parameters(self, rng):
+        self.params["gamma"].fill(1)
+        self.params["beta"].fill(0)
+
+    def output_shape(self, input_shape):
+        if len(input_shape) < 1 or input_shape[-1] != self.dim:
+            raise self.shape_error(input_shape, f"(..., {self.dim})")
+        return tuple(input_shape)
+
+    def forward(self, x, training=False):                 # x: (..., D)
+        mu = x.mean(axis=-1, keepdims=True)               # (..., 1)
+        xc = x - mu                                       # (..., D)
+        var = np.mean(xc * xc, axis=-1, keepdims=True)    # (..., 1)
+        r = 1.0 / np.sqrt(var + self.eps)                 # (..., 1)
+        xh = xc
+        xh *= r                                           # (..., D) normalised rows
+        self.xh, self.r = xh, r
+        y = xh * self.params["gamma"]
+        y += self.params["beta"]
+        return y                                          # (..., D)
+
+    def backward(self, dy):                               # dy: (..., D)
+        xh, r = self.xh, self.r
+        D = self.dim
+        dy2 = dy.reshape(-1, D)                           # (rows, D)
+        self.grads["gamma"] += np.einsum("rd,rd->d", dy2, xh.reshape(-1, D))   # (D,)
+        self.grads["beta"] += dy2.sum(axis=0)             # (D,)
+        if not self.needs_input_grad:
+            return None
+        g = dy * self.params["gamma"]                     # (..., D) dL/dxh
+        dx = g - g.mean(axis=-1, keepdims=True)
+        dx -= xh * (g * xh).mean(axis=-1, keepdims=True)
+        dx *= r
+        return dx                                         # (..., D)
