@@ -19,14 +19,15 @@ def add_parser(sub) -> None:
 
 
 def load_test_set(model, args):
-    from ..data import load_mnist, xor_data
+    from ..data import xor_data
+    from ..data.mnist import load_mnist_test
     from ..errors import ConfigError
 
     if getattr(model, "dataset", "mnist") == "xor":
         return xor_data()
     if args.limit is not None and args.limit < 1:
         raise ConfigError(f"--limit must be >= 1, got {args.limit}")
-    test = load_mnist(args.data_dir, verify=args.verify).test
+    test = load_mnist_test(args.data_dir, verify=args.verify)
     if args.limit is not None:
         test.x, test.y = test.x[:args.limit], test.y[:args.limit]
     return test
@@ -47,6 +48,10 @@ def run(args) -> int:
     print(f"{args.model_file}: {getattr(model, 'name', 'model')}, {model.num_parameters():,d} parameters")
     if meta.get("description"):                   # e.g. "original mlp file (784-512-10, float64)"
         print(f"  read as {meta['description']}")
+    if getattr(model, "dataset", "mnist") == "xor":
+        from ..train.evaluate import truth_table
+
+        print(truth_table(model, test.x, test.y)[0])
     if "per_class" in r:
         print(per_class_table(r["per_class"]))
     print(f"test accuracy {r['accuracy']:.2f}% ({r['correct']}/{r['n']}), loss {r['loss']:.4f}")

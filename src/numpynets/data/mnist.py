@@ -250,6 +250,29 @@ def split_sizes(n: int, val_fraction: float) -> tuple[int, int]:
     return n - n_val, n_val
 
 
+def locate(data_dir=None, download_missing: bool = True, log=print) -> Path:
+    """The MNIST folder in the lookup order, downloading into the user cache
+    when none holds the files (and no ``data_dir`` was named)."""
+    folder = find_mnist(data_dir)
+    if folder is None:
+        if data_dir:
+            raise DataError(f"{data_dir}: MNIST files not found there (need {', '.join(FILES)}, "
+                            "gzipped or not); fix --data-dir, or fetch them with "
+                            f"'numpynets data --download --data-dir {data_dir}'")
+        if not download_missing:
+            raise DataError("MNIST not found in " + ", ".join(str(d) for d in search_dirs())
+                            + "; run 'numpynets data --download' or pass --data-dir")
+        folder = download(log=log)
+    return Path(folder)
+
+
+def load_mnist_test(data_dir=None, verify: bool = True, download_missing: bool = True, log=print) -> Split:
+    """Only the 10,000 test images (for evaluate, predict-like tools): the
+    47 MB training file is not read."""
+    x, y = load_split(locate(data_dir, download_missing, log), "t10k", verify)
+    return Split(to_float(x), y.astype(np.int64))
+
+
 def load_mnist(data_dir=None, val_fraction: float = 0.1, limit: int | None = None,
                verify: bool = True, download_missing: bool = True, log=print) -> MNIST:
     """Load MNIST; the validation set is the *last* ``val_fraction`` of the
@@ -266,16 +289,7 @@ def load_mnist(data_dir=None, val_fraction: float = 0.1, limit: int | None = Non
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, np.integer))
                               or limit < 1):
         raise ConfigError(f"--limit must be a whole number >= 1, got {limit}")
-    folder = find_mnist(data_dir)
-    if folder is None:
-        if data_dir:
-            raise DataError(f"{data_dir}: MNIST files not found there (need {', '.join(FILES)}, "
-                            "gzipped or not); fix --data-dir, or fetch them with "
-                            f"'numpynets data --download --data-dir {data_dir}'")
-        if not download_missing:
-            raise DataError("MNIST not found in " + ", ".join(str(d) for d in search_dirs())
-                            + "; run 'numpynets data --download' or pass --data-dir")
-        folder = download(log=log)
+    folder = locate(data_dir, download_missing, log)
     xtr, ytr = load_split(folder, "train", verify)
     xte, yte = load_split(folder, "t10k", verify)
     if limit is not None:

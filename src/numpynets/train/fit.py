@@ -107,7 +107,8 @@ def fit(model, train: Split, val: Split | None, recipe: Recipe, shuffle_rng: np.
                 if sample_bar is not None:
                     bar.update(m)
                     if s % 50 == 0:
-                        bar.set_postfix_str(f"loss {loss_sum / min((s + 1) * B, n):.4f}", refresh=False)
+                        bar.set_postfix_str(f"step {s + 1}/{steps}, loss {loss_sum / min((s + 1) * B, n):.4f}",
+                                            refresh=False)
             seconds = time.perf_counter() - t0
             if bar is not None and epoch_bar:
                 bar.update(1)

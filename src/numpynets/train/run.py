@@ -83,21 +83,33 @@ def load_data(dataset: str, opts: TrainOptions, log=print):
     return mn.train, mn.val, mn.test, mn.folder
 
 
+def _remove_if_empty(path: Path, parent_too: bool) -> None:
+    """Undo make_run_dir when the run never started (rmdir only removes empty folders)."""
+    for p in (path, path.parent) if parent_too else (path,):
+        try:
+            p.rmdir()
+        except OSError:
+            return
+
+
 def run_training(opts: TrainOptions, log=print) -> dict:
     arch, recipe, recipe_name, dataset = resolve(opts)
     if not 0 <= opts.val_fraction < 1:
         raise ConfigError(f"validation split must be in [0, 1), got {opts.val_fraction}")
     threads = resolve_threads(opts.threads)
-    t_load = time.perf_counter()
-    train, val, test, folder = load_data(dataset, opts, log)
-    load_seconds = time.perf_counter() - t_load
-
     init_rng, shuffle_rng = seeds(opts.seed)
     model = build(arch, seed=init_rng)
     if opts.save_original:                             # refuse before training, not after
         original_kind(model)
     name = arch.get("name", "custom")
-    run_dir = make_run_dir(opts.out, name, opts.runs_root)
+    run_dir = make_run_dir(opts.out, name, opts.runs_root)   # an unwritable --out fails before loading data
+    t_load = time.perf_counter()
+    try:
+        train, val, test, folder = load_data(dataset, opts, log)
+    except BaseException:
+        _remove_if_empty(run_dir, parent_too=not opts.out)
+        raise
+    load_seconds = time.perf_counter() - t_load
     config = {
         "model": name, "recipe_name": recipe_name, "recipe": recipe.to_dict(), "architecture": arch,
         "seed": opts.seed, "dataset": dataset, "data_dir": str(folder) if folder else None,
