@@ -151,6 +151,33 @@ def test_run_models_newest_first_and_the_message_when_there_are_none(tmp_path):
     assert "mlp-b" in r.name and r.predict(np.zeros((CANVAS, CANVAS), np.float32)) is None
 
 
+@pytest.mark.parametrize("name", ["mlp", "cnn", "attention"])
+def test_every_builtin_digit_model_file_works(name, tmp_path):
+    from numpynets.models import build_architecture, get_model
+
+    model = build(build_architecture(get_model(name), {}), seed=0)
+    save_model(tmp_path / "model.safetensors", model)
+    r = Recognizer.load(tmp_path)                                   # a run folder works too
+    assert r.path == tmp_path / "model.safetensors"
+    picture = draw([[(100, 60), (180, 60), (120, 230)]])            # a "7"
+    p = r.predict(picture)
+    assert p.x.shape == (28, 28) and p.probabilities.shape == (10,)
+    assert p.probabilities.sum() == pytest.approx(1) and 0 <= p.digit <= 9
+    want = model.predict_proba(p.x[None])[0]
+    np.testing.assert_allclose(p.probabilities, want, rtol=1e-5, atol=1e-7)
+
+
+def test_the_originals_bin_files_work(tmp_path):
+    from numpynets.io.original_models import write_original
+
+    model = build(mlp.architecture(hidden=32), seed=3)
+    write_original(tmp_path / "mnist_model.bin", model)
+    r = Recognizer.load(tmp_path / "mnist_model.bin")
+    picture = draw([[(100, 60), (180, 60), (120, 230)]])
+    np.testing.assert_allclose(r.predict(picture).probabilities,
+                               model.predict_proba(mnist_like(picture)[None])[0], rtol=1e-5, atol=1e-7)
+
+
 def test_a_model_that_does_not_read_digits_is_refused(tmp_path):
     xor = build({"input_shape": [2], "loss": "mse", "layers": [
         {"type": "linear", "in_features": 2, "out_features": 4}, {"type": "sigmoid"},

@@ -145,7 +145,8 @@ class DrawApp:
                                         ("Save PNG…", self.save_dialog), ("Open model…", self.open_model_dialog))):
             ttk.Button(buttons, text=text, command=fn).grid(row=0, column=i, padx=(0, 6))
         recent = ttk.Menubutton(buttons, text="Recent models")
-        recent.configure(menu=self._recent_menu(recent))
+        self.recent_menu = self._recent_menu(recent)
+        recent.configure(menu=self.recent_menu)
         recent.grid(row=0, column=4)
         self.status = ttk.Label(main, text="", foreground="#555555")
         self.status.grid(row=4, column=0, columnspan=3, sticky="w", pady=(6, 0))

@@ -189,5 +189,6 @@ def strokes_from_image(img: np.ndarray, scale: float = 10.0, threshold: float = 
             # pixel c of the small image covers canvas pixels [c*scale, (c+1)*scale),
             # whose middle is canvas pixel coordinate (c + 0.5) * scale - 0.5
             y = (r + 0.5) * scale - 0.5
-            strokes.append([((c0 + 0.5) * scale - 0.5, y), ((c1 + 0.5) * scale - 0.5, y)])
+            stroke = [((c0 + 0.5) * scale - 0.5, y), ((c1 + 0.5) * scale - 0.5, y)]
+            strokes.append(stroke if c1 > c0 else stroke[:1])      # a lone pixel is a dot
     return strokes

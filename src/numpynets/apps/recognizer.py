@@ -104,6 +104,12 @@ class Recognizer:
     def load(cls, path) -> Recognizer:
         from ..io import load_model
 
+        path = Path(path)
+        if path.is_dir():                        # a run folder: name the file it holds
+            for name in (MODEL_FILE, "best.safetensors"):
+                if (path / name).is_file():
+                    path = path / name
+                    break
         model, meta = load_model(path)
         return cls(model, path, meta)
 
