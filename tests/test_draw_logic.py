@@ -268,3 +268,22 @@ def test_a_digit_drawn_small_in_a_corner_reads_like_the_same_digit_drawn_large(m
         close.append(np.corrcoef(large.x.ravel(), small.x.ravel())[0, 1])
     assert agree >= 0.9 * len(x)
     assert np.median(close) > 0.9
+
+
+# -- the command's one-line errors ------------------------------------------------
+
+def test_draw_without_a_model_says_how_to_train_one(tmp_path, capsys):
+    from numpynets.cli import main
+
+    assert main(["draw", "--runs", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("numpynets: error: no trained model found") and "numpynets train mlp" in err
+    assert "\n" not in err
+
+
+def test_draw_without_a_display_says_so(tmp_path, capsys):
+    pytest.importorskip("tkinter")
+    from numpynets.apps.draw import make_root
+
+    with pytest.raises(NumpynetsError, match=r"^no display: numpynets draw needs a desktop \(set DISPLAY\)"):
+        make_root(":987")                                           # no X server there
