@@ -13,6 +13,7 @@ from .common import add_data_options, add_threads_option, print_json
 ARCH_FLAGS = [
     ("--hidden", "hidden", int, "mlp: hidden units (default 512)"),
     ("--init", "init", str, "weight initialisation: xavier, xavier_normal, he, he_uniform"),
+    ("--channels", "channels", int, "cnn: convolution filters (original 8)"),
     ("--d-model", "d_model", int, "attention: token width D (original 64; 16 in its first version)"),
     ("--ff-dim", "ff_dim", int, "attention: feed-forward width F (original 128)"),
     ("--heads", "heads", int, "attention: attention heads; must divide D (original 1)"),

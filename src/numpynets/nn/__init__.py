@@ -1,6 +1,7 @@
 """Layers with hand-written forward and backward passes, losses, initialisation."""
 
 from .activations import Flatten, ReLU, Sigmoid, Tanh  # noqa: F401
+from .conv import Conv2D, MaxPool2D  # noqa: F401
 from .attention import SelfAttention  # noqa: F401
 from .layer import LAYERS, Layer, layer_from_config, register  # noqa: F401
 from .linear import Linear  # noqa: F401
