@@ -115,12 +115,12 @@ class Conv2D(Layer):
             self.params["b"].fill(0)
 
     def output_shape(self, input_shape):
-        expected = (f"(C={self.in_channels}, H, W) with H, W + 2*padding >= kernel_size "
-                    f"({self.kernel_size - 2 * self.padding})")
+        K, P = self.kernel_size, self.padding
+        expected = f"({self.in_channels}, H, W) with H, W >= {max(K - 2 * P, 1)} (kernel_size {K}, padding {P})"
         if len(input_shape) != 3 or input_shape[0] != self.in_channels:
             raise self.shape_error(input_shape, expected)
         _, H, W = input_shape
-        K, S, P = self.kernel_size, self.stride, self.padding
+        S = self.stride
         if H + 2 * P < K or W + 2 * P < K:
             raise self.shape_error(input_shape, expected)
         return (self.out_channels, _out_size(H, K, S, P), _out_size(W, K, S, P))
@@ -163,7 +163,7 @@ class Conv2D(Layer):
     # -- forward / backward -------------------------------------------------
     def forward(self, x, training=False):
         if x.ndim != 4:
-            raise self.shape_error(x.shape[1:], f"(C={self.in_channels}, H, W) per sample")
+            raise self.shape_error(x.shape[1:], f"({self.in_channels}, H, W) per sample")
         Co, Ho, Wo = self.output_shape(x.shape[1:])          # raises naming both shapes
         N, C = x.shape[:2]
         K, S = self.kernel_size, self.stride
@@ -282,7 +282,7 @@ class MaxPool2D(Layer):
 
     def forward(self, x, training=False):
         if x.ndim != 4:
-            raise self.shape_error(x.shape[1:], f"(C, H, W) per sample")
+            raise self.shape_error(x.shape[1:], "(C, H, W) per sample")
         self.output_shape(x.shape[1:])
         self.x_shape = x.shape
         if self.kernel_size == 2 and self.stride == 2:
