@@ -96,8 +96,7 @@ class Conv2D(Layer):
         self._add_param("W", (O, C, K, K))
         if self.bias:
             self._add_param("b", (O,))
-        self._cols = None                                  # im2col buffer, reused across batches
-        self._xp = None                                    # zero-padded input buffer
+        self._cache = None                                 # buffers for the last batch shape, see _plan
 
     def config(self) -> dict:
         cfg = {"type": self.kind, "in_channels": self.in_channels, "out_channels": self.out_channels,
@@ -126,28 +125,40 @@ class Conv2D(Layer):
         return (self.out_channels, _out_size(H, K, S, P), _out_size(W, K, S, P))
 
     # -- buffers ------------------------------------------------------------
-    def _padded(self, x: np.ndarray) -> np.ndarray:
-        """x with P zeros around each image, in a buffer reused across calls
-        (its border stays zero; only the interior is rewritten)."""
-        P = self.padding
-        if P == 0:
-            return x
-        N, C, H, W = x.shape
-        shape = (N, C, H + 2 * P, W + 2 * P)
-        if self._xp is None or self._xp.shape != shape or self._xp.dtype != x.dtype:
-            self._xp = np.zeros(shape, dtype=x.dtype)
-        self._xp[:, :, P:P + H, P:P + W] = x              # (N, C, H+2P, W+2P)
-        return self._xp
+    def _plan(self, x: np.ndarray) -> dict:
+        """Buffers and views for inputs of ``x``'s shape and dtype, made once
+        and reused while the batch shape stays the same (a training run makes
+        two: the batch size and the last, smaller batch; evaluation one more):
 
-    def _cols_buffer(self, N: int, L: int, dtype) -> np.ndarray:
-        """(N, C*K*K [+1], L) buffer; with a bias its last row is all ones."""
-        rows = self.in_channels * self.kernel_size ** 2 + self.bias
-        shape = (N, rows, L)
-        if self._cols is None or self._cols.shape != shape or self._cols.dtype != dtype:
-            self._cols = np.empty(shape, dtype=dtype)
-            if self.bias:
-                self._cols[:, -1, :] = 1                   # the constant input that b multiplies
-        return self._cols
+        * ``xp``: the zero-padded input (its border stays zero; each call
+          rewrites only the interior), or ``None`` without padding;
+        * ``cols``: the (N, C*K*K [+1], L) im2col matrix; with a bias its last
+          row is all ones, the constant input that ``b`` multiplies;
+        * ``src``/``dst``: the gather as two views, every K x K window of
+          ``xp`` as (N, C, K, K, Ho, Wo), and ``cols`` seen with that shape.
+        """
+        key = (x.shape, x.dtype)
+        if self._cache is not None and self._cache["key"] == key:
+            return self._cache
+        N, C, H, W = x.shape
+        K, S, P = self.kernel_size, self.stride, self.padding
+        _, Ho, Wo = self.output_shape(x.shape[1:])
+        xp = np.zeros((N, C, H + 2 * P, W + 2 * P), dtype=x.dtype) if P else None
+        cols = np.empty((N, C * K * K + self.bias, Ho * Wo), dtype=x.dtype)
+        if self.bias:
+            cols[:, -1, :] = 1
+        plan = {"key": key, "xp": xp, "cols": cols, "shape": (Ho, Wo),
+                "src": None if xp is None else self._windows(xp, Ho, Wo),
+                "dst": cols[:, :C * K * K].reshape(N, C, K, K, Ho, Wo)}        # a view of cols
+        self._cache = plan
+        return plan
+
+    def _windows(self, xp: np.ndarray, Ho: int, Wo: int) -> np.ndarray:
+        """Every K x K window of ``xp`` (stride S), as a view (N, C, K, K, Ho, Wo):
+        element [n, c, u, v, i, j] is xp[n, c, S*i + u, S*j + v]."""
+        K, S = self.kernel_size, self.stride
+        win = sliding_window_view(xp, (K, K), axis=(2, 3))[:, :, ::S, ::S]  # (N, C, Ho, Wo, K, K)
+        return win.transpose(0, 1, 4, 5, 2, 3)
 
     def _w2(self) -> np.ndarray:
         """[W | b] as one (O, C*K*K [+1]) matrix, so one product adds the bias."""
@@ -164,18 +175,21 @@ class Conv2D(Layer):
     def forward(self, x, training=False):
         if x.ndim != 4:
             raise self.shape_error(x.shape[1:], f"({self.in_channels}, H, W) per sample")
-        Co, Ho, Wo = self.output_shape(x.shape[1:])          # raises naming both shapes
-        N, C = x.shape[:2]
-        K, S = self.kernel_size, self.stride
-        xp = self._padded(x)                                # (N, C, Hp, Wp)
-        cols = self._cols_buffer(N, Ho * Wo, x.dtype)       # (N, CKK [+1], L)
-        # every K x K window, one per output position:   (N, C, Ho, Wo, K, K) view, no copy
-        win = sliding_window_view(xp, (K, K), axis=(2, 3))[:, :, ::S, ::S]
-        # gather (the only copy): cols[n, (c,u,v), (i,j)] = xp[n, c, S*i+u, S*j+v]
-        np.copyto(cols[:, :C * K * K].reshape(N, C, K, K, Ho, Wo), win.transpose(0, 1, 4, 5, 2, 3))
+        plan = self._plan(x)                                # checks the shape on a new one
+        N, P = x.shape[0], self.padding
+        Ho, Wo = plan["shape"]
+        if P:
+            H, W = x.shape[2:]
+            plan["xp"][:, :, P:P + H, P:P + W] = x          # (N, C, H+2P, W+2P)
+            src = plan["src"]                               # a fixed view of the padded buffer
+        else:
+            src = self._windows(x, Ho, Wo)
+        # the gather, the only copy: cols[n, (c,u,v), (i,j)] = xp[n, c, S*i+u, S*j+v]
+        np.copyto(plan["dst"], src)
+        cols = plan["cols"]                                 # (N, CKK [+1], L)
         y = np.matmul(self._w2(), cols)                     # (O, CKK+1) @ (N, CKK+1, L) -> (N, O, L)
         self.cols, self.x_shape = cols, x.shape
-        return y.reshape(N, Co, Ho, Wo)                     # (N, O, Ho, Wo), no copy
+        return y.reshape(N, self.out_channels, Ho, Wo)      # (N, O, Ho, Wo), no copy
 
     def backward(self, dy):                                 # dy: (N, O, Ho, Wo)
         N, C, H, W = self.x_shape
