@@ -88,5 +88,6 @@ RECIPES = {
     # our best in at most 8 epochs; filled in from measurements, see the report
     "default": Recipe(epochs=8, batch_size=64, lr=2e-3, optimizer="adamw", weight_decay=0.01,
                       schedule={"kind": "cosine", "per": "batch", "min_lr": 0.0, "warmup_epochs": 0.5},
-                      arch={"d_model": 64, "ff_dim": 128, "heads": 4, "residual": True, "layernorm": True}),
+                      arch={"d_model": 64, "ff_dim": 128, "heads": 4, "residual": True, "layernorm": True,
+                            "blocks": 2}),
 }

@@ -44,6 +44,7 @@ import math
 import numpy as np
 
 from ..errors import ConfigError
+from .fastsum import dot_last, sum_last, sum_leading
 from .init import initialise
 from .layer import Layer, register
 
@@ -109,9 +110,7 @@ class SelfAttention(Layer):
         k = qkv5[:, :, 1].transpose(0, 2, 1, 3)           # (N, H, T, E)
         v = qkv5[:, :, 2].transpose(0, 2, 1, 3)           # (N, H, T, E)
         a = q @ k.transpose(0, 1, 3, 2)                   # (N, H, T, T) scores s = q k^T / sqrt(E)
-        a -= a.max(axis=-1, keepdims=True)                # softmax is shift-invariant: no overflow
-        np.exp(a, out=a)
-        a /= a.sum(axis=-1, keepdims=True)                # (N, H, T, T) weights, rows sum to 1
+        softmax_rows(a, q, k)                             # (N, H, T, T) weights, rows sum to 1
         y = np.empty((N, T, H, E), dtype=a.dtype)
         np.matmul(a, v, out=y.transpose(0, 2, 1, 3))      # (N, H, T, E) written as (N, T, H, E)
         self.x, self.W, self.q, self.k, self.v, self.a = x, W, q, k, v, a
@@ -130,7 +129,7 @@ class SelfAttention(Layer):
         ds = dy4 @ v.transpose(0, 1, 3, 2)                # (N, H, T, T) da
         np.matmul(a.transpose(0, 1, 3, 2), dy4, out=dv)   # (N, H, T, E)
         # a = softmax(s):  ds = a * (da - sum_j da_j a_j)
-        ds -= (ds * a).sum(axis=-1, keepdims=True)
+        ds -= dot_last(ds, a)                             # (N, H, T, 1) sum_j da_j a_j
         ds *= a                                           # (N, H, T, T)
         # s = q' k^T with q' = q / sqrt(E) (the scale lives in the fused Wq columns)
         np.matmul(ds, k, out=dq)                          # (N, H, T, E) dL/dq'
@@ -138,7 +137,7 @@ class SelfAttention(Layer):
         # [q' k v] = x W + b
         d2 = dqkv.reshape(N * T, 3 * D)                   # (N*T, 3D)
         dW = x.reshape(N * T, D).T @ d2                   # (D, 3D)
-        db = d2.sum(axis=0)                               # (3D,)
+        db = sum_leading(d2)                              # (3D,)
         g, c = self.grads, self.scale                     # q' = x (c Wq) + c bq: chain rule gives c
         g["Wq"] += c * dW[:, :D]
         g["Wk"] += dW[:, D:2 * D]
@@ -149,6 +148,42 @@ class SelfAttention(Layer):
         if not self.needs_input_grad:
             return None
         return (d2 @ W.T).reshape(N, T, D)                # (N, T, D)
+
+
+# Rows whose exponentials sum to less than this were shifted too far down by
+# their matrix's maximum; see softmax_rows.
+_UNDERFLOW = 1e-28
+
+
+def softmax_rows(s: np.ndarray, q: np.ndarray, k: np.ndarray) -> None:
+    """Softmax over the last axis of the scores ``s`` (N, H, T, T), in place.
+
+    Softmax is shift-invariant, ``softmax(s - c) = softmax(s)`` for any
+    constant ``c`` per row, and a shift by the row's maximum keeps ``exp``
+    from overflowing. NumPy's maximum over a short last axis is slow (a
+    third of the whole softmax), so this shifts every row by the maximum of
+    its whole (T, T) matrix instead: one long, fast reduction. That is just
+    as safe from overflow, and exact unless some row lies so far below its
+    matrix's maximum (about 68 or more) that its exponentials underflow.
+    Such rows are caught by their tiny sums (every entry that matters
+    relative to the row's largest is still a normal float when the sum is
+    at least ``_UNDERFLOW``) and their matrices are recomputed from ``q``,
+    ``k`` with the row-wise shift. Trained models never get there.
+    """
+    N, H, T, _ = s.shape
+    top = s.reshape(N, H, T * T).max(axis=-1)                       # (N, H) matrix maxima
+    s -= top[:, :, None, None]
+    np.exp(s, out=s)
+    total = sum_last(s)                                             # (N, H, T, 1)
+    low = total < _UNDERFLOW
+    if low.any():
+        n, h = np.nonzero(low.any(axis=(2, 3)))                     # the matrices to redo
+        redo = q[n, h] @ k[n, h].transpose(0, 2, 1)                 # (M, T, T)
+        redo -= redo.max(axis=-1, keepdims=True)
+        np.exp(redo, out=redo)
+        s[n, h] = redo
+        total[n, h] = sum_last(redo)
+    s *= 1.0 / total                                                # (T, 1) reciprocals, then one pass
 
 
 # -- the slow twins, for tests --------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .fastsum import dot_last, sum_last, sum_leading
 from .layer import Layer, register
 
 
@@ -43,11 +44,11 @@ class LayerNorm(Layer):
         return tuple(input_shape)
 
     def forward(self, x, training=False):                 # x: (..., D)
-        mu = x.mean(axis=-1, keepdims=True)               # (..., 1)
-        xc = x - mu                                       # (..., D)
-        var = np.mean(xc * xc, axis=-1, keepdims=True)    # (..., 1)
+        D = self.dim
+        mu = sum_last(x) * (1.0 / D)                      # (..., 1)
+        xh = x - mu                                       # (..., D) centred rows
+        var = dot_last(xh, xh) * (1.0 / D)                # (..., 1)
         r = 1.0 / np.sqrt(var + self.eps)                 # (..., 1)
-        xh = xc
         xh *= r                                           # (..., D) normalised rows
         self.xh, self.r = xh, r
         y = xh * self.params["gamma"]
@@ -57,13 +58,15 @@ class LayerNorm(Layer):
     def backward(self, dy):                               # dy: (..., D)
         xh, r = self.xh, self.r
         D = self.dim
-        dy2 = dy.reshape(-1, D)                           # (rows, D)
-        self.grads["gamma"] += np.einsum("rd,rd->d", dy2, xh.reshape(-1, D))   # (D,)
-        self.grads["beta"] += dy2.sum(axis=0)             # (D,)
+        dy2, xh2 = dy.reshape(-1, D), xh.reshape(-1, D)   # (rows, D)
+        self.grads["gamma"] += np.einsum("rd,rd->d", dy2, xh2)    # (D,) sum over rows of dy * xh
+        self.grads["beta"] += sum_leading(dy2)            # (D,)
         if not self.needs_input_grad:
             return None
         g = dy * self.params["gamma"]                     # (..., D) dL/dxh
-        dx = g - g.mean(axis=-1, keepdims=True)
-        dx -= xh * (g * xh).mean(axis=-1, keepdims=True)
-        dx *= r
-        return dx                                         # (..., D)
+        g_mean = sum_last(g) * (1.0 / D)                  # (..., 1)
+        gx_mean = dot_last(g, xh) * (1.0 / D)             # (..., 1)
+        g -= g_mean
+        g -= xh * gx_mean
+        g *= r
+        return g                                          # (..., D) dx

@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ConfigError
+from .fastsum import sum_leading
 from .layer import Layer, register
 
 
@@ -149,7 +150,8 @@ class PositionEmbedding(Layer):
         return x + self.params["pos"]                     # (N, T, D); pos broadcasts over N
 
     def backward(self, dout):                             # dout: (N, T, D)
-        self.grads["pos"] += dout.sum(axis=0)             # (T, D)
+        N, T, D = dout.shape
+        self.grads["pos"] += sum_leading(dout.reshape(N, T * D)).reshape(T, D)   # (T, D) sum over n
         return dout if self.needs_input_grad else None
 
 
