@@ -33,7 +33,10 @@ image) is added onto ``dxp`` shifted by ``(u, v)`` with step ``S``. That is
 
 Layout. The output of ``W2 @ cols[n]`` is already ``(O, Ho*Wo)``, i.e. the
 ``(N, O, Ho, Wo)`` layout the next layer wants, so nothing is transposed
-after the product; the only copy is the im2col gather itself.
+after the product; the only copy is the im2col gather itself. The padded
+input, the im2col matrix and the views between them are made once per batch
+shape and reused (``Conv2D._plan``), so a training step allocates only the
+output.
 
 MaxPool2D
 ---------
