@@ -98,7 +98,18 @@ def run(args) -> int:
     from ..train.run import run_training
 
     summary = run_training(options_from_args(args))
-    if "test_accuracy" in summary:
+    model = summary["model_obj"]
+    if getattr(model, "dataset", "mnist") == "xor" and "test_accuracy" in summary:
+        from ..data import xor_data
+        from ..train.evaluate import truth_table
+
+        data = xor_data()
+        table, ok = truth_table(model, data.x, data.y)
+        print(table)
+        print(f"{'all four correct' if ok else 'NOT all correct'}, MSE {summary['test_loss']:.5f}, "
+              f"{summary['epochs']} epochs in {summary['train_seconds']:.3f}s")
+        summary.update(accuracy=summary["test_accuracy"], all_correct=ok)
+    elif "test_accuracy" in summary:
         print(f"test accuracy {summary['test_accuracy']:.2f}%  (loss {summary['test_loss']:.4f})  "
               f"train {summary['train_seconds']:.2f}s for {summary['epochs']} epoch"
               f"{'s' * (summary['epochs'] != 1)}  ({summary['samples_per_second']:,.0f} samples/s)")

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import ConfigError, NumpynetsError
 from ..nn.sequential import Sequential
-from . import attention, cnn, mlp
+from . import attention, cnn, mlp, xor
 from .recipes import Recipe
 
 
@@ -37,6 +37,8 @@ def register_model(model: BuiltinModel) -> None:
 
 
 register_model(BuiltinModel("mlp", "784 -> 512 ReLU -> 10", mlp.architecture, mlp.RECIPES))
+register_model(BuiltinModel("xor", "2 -> 4 sigmoid -> 1 sigmoid, MSE", xor.architecture, xor.RECIPES,
+                            dataset="xor"))
 register_model(BuiltinModel("cnn", "conv 1->8 3x3 pad 1 + ReLU -> maxpool 2x2 -> 1568 -> 10",
                             cnn.architecture, cnn.RECIPES))
 register_model(BuiltinModel("attention", "4x4 patches -> 49 tokens -> self-attention -> FFN -> mean pool -> 10",
