@@ -102,3 +102,14 @@ def test_saved_file_has_the_usual_permissions(tmp_path, mlp):
     mask = os.umask(0)
     os.umask(mask)
     assert path.stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+@pytest.mark.parametrize("header", [[1, 2], "text", {"__metadata__": 5}, {"__metadata__": ["format"]}])
+def test_json_header_that_is_not_an_object(tmp_path, header):
+    """A safetensors-like file whose header (or metadata) is valid JSON of the
+    wrong kind: a one-line ModelFileError, not an AttributeError."""
+    text = json.dumps(header).encode()
+    path = tmp_path / "odd.safetensors"
+    path.write_bytes(len(text).to_bytes(8, "little") + text)
+    with pytest.raises(ModelFileError, match="not a numpynets model"):
+        load_model(path)

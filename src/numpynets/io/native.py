@@ -85,8 +85,8 @@ def read_native(path) -> tuple[dict, dict[str, np.ndarray]]:
         raise ModelFileError(f"{path}: cannot read ({exc.strerror})") from None
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise ModelFileError(f"{path}: not a safetensors model file (header is not JSON)") from None
-    meta = header.get("__metadata__") or {}
-    if meta.get("format") != FORMAT or "architecture" not in meta:
+    meta = header.get("__metadata__") if isinstance(header, dict) else None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT or "architecture" not in meta:
         raise ModelFileError(f"{path}: not a numpynets model (no architecture in metadata); "
                              "was it written by another tool? Try 'numpynets convert'")
     if meta.get("format_version") != FORMAT_VERSION:
@@ -99,7 +99,7 @@ def read_native(path) -> tuple[dict, dict[str, np.ndarray]]:
     try:
         decoded = {k: json.loads(meta[k]) if k in ("architecture", "recipe", "metrics") else v
                    for k, v in meta.items()}
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, TypeError):                  # TypeError: a value that is not a string
         raise ModelFileError(f"{path}: damaged metadata (invalid JSON)") from None
     return decoded, tensors
 
