@@ -91,3 +91,11 @@ def test_mlp_architecture_matches_original():
     shapes = [p.shape for _, p, _ in m.named_parameters()]
     assert shapes == [(784, 512), (512,), (512, 10), (10,)]
     assert m.num_parameters() == 407_050                      # as ORIGINAL.md 3.1
+
+
+def test_architecture_too_large_for_memory_is_a_config_error():
+    """A damaged model file can ask for absurd sizes: one-line error, no MemoryError traceback."""
+    arch = small_arch()
+    arch["layers"][0]["out_features"] = arch["layers"][2]["in_features"] = 10**14
+    with pytest.raises(ConfigError, match="do not fit in memory"):
+        build(arch)
