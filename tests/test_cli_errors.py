@@ -324,3 +324,30 @@ def test_subprocess_bad_model_file(files, isolated):
     r = run_cli(["predict", files["truncated"], files["image"]], cwd=isolated)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert len(r.stderr.splitlines()) == 1 and str(files["truncated"]) in r.stderr
+
+
+# -- architectures that do not fit the data -----------------------------------------
+
+@pytest.mark.parametrize("arch,expected", [
+    ({"input_shape": [100], "layers": [{"type": "linear", "in_features": 100, "out_features": 10}]},
+     "takes (100,)"),
+    ({"input_shape": [784], "layers": [{"type": "linear", "in_features": 784, "out_features": 3}]},
+     "gives (3,)"),
+    ({"input_shape": [784], "loss": "mse", "layers": [{"type": "linear", "in_features": 784, "out_features": 10}]},
+     "loss mse"),
+    ({"input_shape": [2], "dataset": "xor", "layers": [{"type": "linear", "in_features": 2, "out_features": 2}]},
+     "xor needs 2 input values"),
+])
+def test_train_architecture_that_does_not_fit_the_data(arch, expected, capsys, tmp_path):
+    """Caught before any run folder or data: not an IndexError deep in the loss."""
+    path = tmp_path / "arch.json"
+    path.write_text(json.dumps(arch))
+    fails(["train", path, "--threads", "1"], capsys, str(path), expected, "fix the architecture",
+          roots=[tmp_path])
+
+
+def test_evaluate_a_model_that_does_not_fit_mnist(capsys, tmp_path):
+    path = tmp_path / "three.safetensors"
+    save_model(path, build({"name": "custom", "input_shape": [784], "layers": [
+        {"type": "linear", "in_features": 784, "out_features": 3}]}, seed=0))
+    fails(["evaluate", path, "--limit", "10"], capsys, str(path), "gives (3,)", roots=[tmp_path])

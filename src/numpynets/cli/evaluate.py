@@ -22,9 +22,12 @@ def load_test_set(model, args):
     from ..data import xor_data
     from ..data.mnist import load_mnist_test
     from ..errors import ConfigError
+    from ..train.evaluate import check_fits_dataset
 
     if getattr(model, "dataset", "mnist") == "xor":
+        check_fits_dataset(model, "xor", args.model_file)
         return xor_data()
+    check_fits_dataset(model, "mnist", args.model_file)
     if args.limit is not None and args.limit < 1:
         raise ConfigError(f"--limit must be >= 1, got {args.limit}")
     test = load_mnist_test(args.data_dir, verify=args.verify)

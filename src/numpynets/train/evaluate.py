@@ -4,6 +4,28 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import ConfigError
+
+# what each data set feeds a model and expects from it:
+# (values per sample, output shape, loss)
+DATASETS = {"mnist": (784, (10,), "softmax_cross_entropy"), "xor": (2, (1,), "mse")}
+
+
+def check_fits_dataset(model, dataset: str, name: str = "the model") -> None:
+    """Raise a one-line :class:`ConfigError` unless ``model`` takes the
+    samples of ``dataset`` and gives what its labels need (MNIST: 784 pixel
+    values in, 10 class scores out with softmax cross-entropy; XOR: 2 in, 1
+    out with MSE). Checked before training or evaluating, so a mismatched
+    architecture file fails at once instead of deep in the loss."""
+    if dataset not in DATASETS:
+        return
+    n_in, out, loss = DATASETS[dataset]
+    takes = int(np.prod(model.input_shape))
+    if takes != n_in or tuple(model.output_shape) != out or model.loss_name != loss:
+        raise ConfigError(f"{name}: takes {tuple(model.input_shape)}, gives {tuple(model.output_shape)} with "
+                          f"loss {model.loss_name}; {dataset} needs {n_in} input values per sample and "
+                          f"{out} outputs with loss {loss}: fix the architecture's input_shape, last layer or loss")
+
 
 def evaluate(model, x: np.ndarray, y: np.ndarray, batch_size: int = 1000) -> dict:
     """Mean loss and accuracy (percent) of ``model`` on ``(x, y)``, in batches.

@@ -20,7 +20,7 @@ from ..models.recipes import Recipe
 from ..models.registry import MODELS, build, build_architecture, get_model, get_recipe, load_architecture_file
 from ..optim.schedules import load_schedule_config
 from ..runtime import blas_threads, resolve_threads
-from .evaluate import evaluate
+from .evaluate import check_fits_dataset, evaluate
 from .fit import fit, seeds
 from .runlog import make_run_dir, write_json
 
@@ -99,6 +99,7 @@ def run_training(opts: TrainOptions, log=print) -> dict:
     threads = resolve_threads(opts.threads)
     init_rng, shuffle_rng = seeds(opts.seed)
     model = build(arch, seed=init_rng)
+    check_fits_dataset(model, dataset, opts.model)      # before a run folder exists or data is read
     if opts.save_original:                             # refuse before training, not after
         original_kind(model)
     name = arch.get("name", "custom")
