@@ -8,6 +8,7 @@ fields and keep the rest.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields, replace
 
 from ..errors import ConfigError
@@ -37,18 +38,18 @@ class Recipe:
             raise ConfigError(f"epochs must be a whole number >= 1, got {self.epochs}")
         if not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise ConfigError(f"batch size must be a whole number >= 1, got {self.batch_size}")
-        if not self.lr > 0:
-            raise ConfigError(f"learning rate must be > 0, got {self.lr}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):          # NaN fails every comparison
+            raise ConfigError(f"learning rate must be > 0 and finite, got {self.lr}")
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
         if not 0 <= self.momentum < 1:
             raise ConfigError(f"momentum must be in [0, 1), got {self.momentum}")
-        if self.weight_decay < 0:
-            raise ConfigError(f"weight decay must be >= 0, got {self.weight_decay}")
+        if not (self.weight_decay >= 0 and math.isfinite(self.weight_decay)):
+            raise ConfigError(f"weight decay must be >= 0 and finite, got {self.weight_decay}")
         if self.patience is not None and self.patience < 1:
             raise ConfigError(f"patience must be >= 1, got {self.patience}")
-        if self.min_delta < 0:
-            raise ConfigError(f"min delta must be >= 0, got {self.min_delta}")
+        if not (self.min_delta >= 0 and math.isfinite(self.min_delta)):   # NaN: no epoch would ever count as best
+            raise ConfigError(f"min delta must be >= 0 and finite, got {self.min_delta}")
         self.schedule_obj()
         return self
 
