@@ -145,6 +145,21 @@ def test_a_run_killed_mid_way_is_unfinished(tmp_path):
     assert run_summary.summarize(run)["test_accuracy"] is None
 
 
+def test_a_config_json_of_unexpected_shape_still_plots(tmp_path):
+    """config.json edited by hand (or by another version): its odd fields are
+    left out of the table, not an AttributeError or ValueError traceback."""
+    odd = write_run(tmp_path / "odd", [[1, 0.9, 75.0, 0.5, 88.0, 0.01, 2.0]],
+                    result={"stopped": 3, "test_accuracy": "high"})
+    config = json.loads((odd / "config.json").read_text())
+    config["recipe"] = ["not", "a", "dict"]
+    (odd / "config.json").write_text(json.dumps(config))
+    (run,) = run_summary.load_runs([odd], log=lambda *a: None)
+    s = run_summary.summarize(run)
+    assert s["planned_epochs"] is None and s["test_accuracy"] is None and s["stopped"] == "3"
+    assert "88.00%" in run_summary.summary_table([run])
+    assert png_size(plots.plot_runs([odd], out=tmp_path / "odd.png", log=lambda *a: None)) == FULL_SIZE
+
+
 def test_a_log_with_a_single_epoch(tmp_path):
     log = tmp_path / "single" / "log.csv"
     log.parent.mkdir()

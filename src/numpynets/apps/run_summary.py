@@ -138,12 +138,13 @@ def summarize(run: Run) -> dict:
     best = max(range(len(val)), key=val.__getitem__) if val else None
     res = run.result or {}
     if run.result:
-        stopped = res.get("stopped") or "completed"
+        stopped = str(res.get("stopped") or "completed")
     elif run.config is not None:
         stopped = "unfinished"        # config.json without a result: still running, or killed
     else:
         stopped = None
-    planned = (run.config or {}).get("recipe", {}).get("epochs") if run.config else None
+    recipe = (run.config or {}).get("recipe")
+    planned = _number(recipe.get("epochs")) if isinstance(recipe, dict) else None
     return {
         "label": run.label,
         "epochs": int(run.rows[-1]["epoch"]),
@@ -151,10 +152,16 @@ def summarize(run: Run) -> dict:
         "final_val_accuracy": val[-1] if val else None,
         "best_val_accuracy": val[best] if val else None,
         "best_epoch": ve[best] if val else None,
-        "test_accuracy": res.get("test_accuracy"),
+        "test_accuracy": _number(res.get("test_accuracy")),
         "train_seconds": cum[-1] if cum else None,
         "stopped": stopped,
     }
+
+
+def _number(v) -> float | None:
+    """A figure from config.json, or None when it is not a number (a file
+    edited by hand or written by another version must not stop the plot)."""
+    return v if isinstance(v, (int, float)) and not isinstance(v, bool) else None
 
 
 def _pct(v) -> str:
