@@ -122,3 +122,23 @@ def test_recipe_validation():
     for bad in ({"epochs": 0}, {"batch_size": 0}, {"lr": -0.1}, {"momentum": 1.5}, {"optimizer": "lbfgs"}):
         with pytest.raises(ConfigError):
             Recipe().with_overrides(**bad)
+
+
+def test_interrupt_during_the_test_evaluation_keeps_the_trained_model(tmp_path, monkeypatch, capsys):
+    """Ctrl-C after the last epoch, while the test set is evaluated: the run
+    still saves model.safetensors (without test figures) and exits 130."""
+    import json
+
+    from numpynets.cli import main
+    from numpynets.train import run as run_module
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run_module, "evaluate", interrupted)       # the test-set call only; fit has its own
+    out = tmp_path / "run"
+    assert main(["train", "xor", "--out", str(out), "--no-progress", "--threads", "1", "--json"]) == 130
+    assert (out / "model.safetensors").exists()
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["stopped"] == "interrupted" and "test_accuracy" not in result
+    assert json.loads((out / "config.json").read_text())["result"]["stopped"] == "interrupted"

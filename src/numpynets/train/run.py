@@ -153,9 +153,14 @@ def run_training(opts: TrainOptions, log=print) -> dict:
             if last.get("val_accuracy") is not None:
                 summary.update(val_loss=last["val_loss"], val_accuracy=last["val_accuracy"])
         if result.stopped != "interrupted":
-            t = evaluate(model, test.x, test.y)
-            summary.update(test_accuracy=round(t["accuracy"], 4), test_loss=round(t["loss"], 6))
-            summary["test_result"] = t
+            try:
+                t = evaluate(model, test.x, test.y)
+            except KeyboardInterrupt:                  # the training is done: keep it, without test figures
+                summary["stopped"] = "interrupted"
+                log("interrupted during the test evaluation; saving the trained model without test figures")
+            else:
+                summary.update(test_accuracy=round(t["accuracy"], 4), test_loss=round(t["loss"], 6))
+                summary["test_result"] = t
     metrics = {k: v for k, v in summary.items() if k != "test_result"}
     save_model(run_dir / "model.safetensors", model, meta["recipe"], metrics)
     if opts.save_original:
