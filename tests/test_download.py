@@ -104,6 +104,9 @@ def test_success_files_verified_and_written(server, fakes, tmp_path):
     logs = []
     assert download(dest, mirrors=[good], timeout=TIMEOUT, log=logs.append) == dest
     assert_complete(dest, fakes)
+    mask = os.umask(0)
+    os.umask(mask)
+    assert all((dest / (n + ".gz")).stat().st_mode & 0o777 == 0o666 & ~mask for n in fakes)   # not mkstemp's 0600
     assert len(logs) == 4 and all(line.startswith("downloading http://127.0.0.1:") for line in logs)
     mn = load_mnist(dest, val_fraction=0.1)                      # verifies against the patched table
     assert (len(mn.train), len(mn.val), len(mn.test)) == (54, 6, 20)

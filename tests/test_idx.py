@@ -93,6 +93,17 @@ def test_writer_is_atomic_and_leaves_no_temp_files(tmp_path):
     np.testing.assert_array_equal(read_idx(tmp_path / "a.gz"), np.arange(10))
 
 
+def test_written_file_has_the_usual_permissions(tmp_path):
+    """The temp file behind the atomic write is made 0600; the result must
+    get the mode a plain open() would give, as model files do."""
+    import os
+
+    write_idx(tmp_path / "a", np.arange(3, dtype=np.uint8))
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (tmp_path / "a").stat().st_mode & 0o777 == 0o666 & ~mask
+
+
 @pytest.mark.parametrize("naming", ["standard", "dotted"])
 @pytest.mark.parametrize("gz", [False, True])
 def test_both_file_namings_found_and_loaded(tmp_path, naming, gz):

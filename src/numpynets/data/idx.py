@@ -19,11 +19,11 @@ import gzip
 import io
 import math
 import os
-import tempfile
 import zlib
 
 import numpy as np
 
+from ..atomic import write_bytes_atomically
 from ..errors import DataError
 
 # type code -> big-endian dtype
@@ -147,12 +147,4 @@ def write_idx(path, arr: np.ndarray, compress: bool | None = None) -> None:
     path = os.fspath(path)
     if compress or (compress is None and path.endswith(".gz")):
         data = gzip.compress(data, mtime=0)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix="." + os.path.basename(path) + ".",
-                               suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    write_bytes_atomically(path, data)

@@ -19,7 +19,6 @@ import hashlib
 import http.client
 import math
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import write_bytes_atomically
 from ..errors import ConfigError, DataError
 from .idx import gunzip_idx, parse_idx, read_idx_bytes
 
@@ -163,7 +163,7 @@ def download(dest=None, mirrors=None, timeout: float = 30.0, log=print) -> Path:
                 errors.append(f"{url}: contents do not match the standard file (SHA-256)")
                 continue
             try:
-                atomic_write(dest / (name + ".gz"), blob)
+                write_bytes_atomically(dest / (name + ".gz"), blob)
             except OSError as exc:
                 raise DataError(f"{dest}: cannot write {name}.gz ({exc.strerror}); "
                                 "choose another folder with --data-dir") from None
@@ -172,18 +172,6 @@ def download(dest=None, mirrors=None, timeout: float = 30.0, log=print) -> Path:
             tried = "; ".join(errors) if errors else "no mirrors configured"
             raise DataError(f"could not download {name} ({tried}). {where}")
     return dest
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temp file beside ``path``, then rename it over."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name + ".", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 @dataclass

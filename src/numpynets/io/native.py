@@ -9,48 +9,31 @@ many tools without running code. Our metadata (string values) holds:
 * ``recipe`` and ``metrics``: JSON, informative only.
 
 Tensors are named as in ``Sequential.named_parameters()`` (``"0.W"``...).
-Files are written atomically: a temp file in the same folder, then a rename,
+Files are written atomically (:mod:`numpynets.atomic`): a temp file in the same folder, then a rename,
 so an interrupted save never leaves a half-written model behind.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from ..atomic import replace_atomically
 from ..errors import ModelFileError, NumpynetsError
 
 FORMAT = "numpynets"
 FORMAT_VERSION = "1"
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def atomic_save(path, writer) -> None:
-    """Call ``writer(tmp_path)`` then rename over ``path``."""
-    path = Path(path)
+    """Call ``writer(tmp_path)`` then rename over ``path`` (see
+    :func:`numpynets.atomic.replace_atomically`), with a one-line error."""
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix="." + path.name + ".", suffix=".part")
+        replace_atomically(path, writer)
     except OSError as exc:
-        raise NumpynetsError(f"{path}: cannot write there ({exc.strerror}); choose another output path") from None
-    os.close(fd)
-    try:
-        writer(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())               # mkstemp makes 0600; give the usual mode
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise NumpynetsError(f"{path}: cannot write ({exc.strerror}); choose another output path") from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        raise NumpynetsError(f"{path}: cannot write ({exc.strerror or exc}); choose another output path") from None
 
 
 def save_model(path, model, recipe: dict | None = None, metrics: dict | None = None) -> None:
