@@ -84,6 +84,7 @@ def fails(argv, capsys, *expected, roots=()) -> str:
     (["mlp", "--val-split", "nan"], ["validation split must be in [0, 1)"]),
     (["mlp", "--limit", "0"], ["--limit must be >= 1"]),
     (["mlp", "--momentum", "1.5"], ["momentum must be in [0, 1)"]),
+    (["mlp", "--recipe", "original", "--nesterov"], ["Nesterov needs a momentum > 0", "--momentum"]),
     (["mlp", "--lr", "inf"], ["learning rate must be > 0 and finite", "inf"]),
     (["mlp", "--weight-decay", "nan"], ["weight decay must be >= 0 and finite", "nan"]),
     (["mlp", "--min-delta", "nan"], ["min delta must be >= 0 and finite", "nan"]),

@@ -44,6 +44,8 @@ class Recipe:
             raise ConfigError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
         if not 0 <= self.momentum < 1:
             raise ConfigError(f"momentum must be in [0, 1), got {self.momentum}")
+        if self.optimizer == "sgd" and self.nesterov and not self.momentum:   # before any run folder exists
+            raise ConfigError("Nesterov needs a momentum > 0 (add --momentum 0.9)")
         if not (self.weight_decay >= 0 and math.isfinite(self.weight_decay)):
             raise ConfigError(f"weight decay must be >= 0 and finite, got {self.weight_decay}")
         if self.patience is not None and self.patience < 1:
