@@ -4,9 +4,10 @@ A schedule maps training progress ``t``, measured in epochs, to a learning
 rate. Stepped per epoch it is read at ``t = 0, 1, 2, ...`` (the original
 project's behaviour: ``t`` is the number of completed epochs); stepped per
 batch it is read at fractional ``t = epoch + batch / batches_per_epoch``, so
-the same schedule decays smoothly. An optional linear warm-up rises from
-``lr0 / (warmup·steps)`` to ``lr0`` over the first ``warmup`` epochs, and the
-schedule proper starts after it.
+the same schedule decays smoothly. An optional linear warm-up of ``w``
+epochs rises to ``lr0``, and the schedule proper starts after it: per epoch
+through ``lr0·(t+1)/(w+1)`` (``lr0/(w+1)`` first), per batch as ``lr0·t/w``
+(so the very first batch has learning rate 0).
 
 The original's JSON files load unchanged (``load_schedule_config``)::
 
