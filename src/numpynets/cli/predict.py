@@ -35,14 +35,12 @@ def prepare(path, raw: bool = False) -> np.ndarray | None:
 
 
 def run(args) -> int:
-    from ..errors import ModelFileError
+    from ..apps.recognizer import check_digit_model
     from ..io import load_model
     from ..nn.losses import softmax
 
     model, _ = load_model(args.model_file)
-    if not model.is_classifier or model.output_shape != (10,) or int(np.prod(model.input_shape)) != 784:
-        raise ModelFileError(f"{args.model_file}: not an MNIST digit classifier (takes {model.input_shape}, "
-                             f"gives {model.output_shape}); use a model trained on MNIST")
+    check_digit_model(model, args.model_file)                  # the same test as the draw window's
     # read every image first: an unreadable one stops the command before any output
     inputs = [(path, prepare(path, args.raw)) for path in args.images]
     ready = [x for _, x in inputs if x is not None]
