@@ -116,10 +116,11 @@ def _matplotlib():
 def draw_attention_map(image: np.ndarray, weights: np.ndarray, grid: tuple[int, int, int], out,
                        queries: list[int] | None = None, predicted: int | None = None,
                        label: int | None = None, probability: float | None = None,
-                       title: str | None = None, dpi: int = DPI) -> list[int]:
+                       title: str | None = None, dpi: int = DPI, layer: int | None = None) -> list[int]:
     """Draw the figure described in the module docstring to ``out`` (any
     format matplotlib writes, by its extension). ``weights`` is (H, T, T) or
-    (T, T). Returns the query patches drawn."""
+    (T, T); ``layer`` (when given) names which attention layer they come
+    from. Returns the query patches drawn."""
     Figure = _matplotlib()
     rows, cols, patch = grid
     T = rows * cols
@@ -133,7 +134,8 @@ def draw_attention_map(image: np.ndarray, weights: np.ndarray, grid: tuple[int, 
         if not 0 <= q < T:
             raise ConfigError(f"query patch {q} is outside the {rows}x{cols} grid (0 to {T - 1})")
     H, W = image.shape
-    mean_note = f" (mean of {heads} heads)" if heads > 1 else ""
+    mean_note = f", mean of {heads} heads" if heads > 1 else ""
+    layer_note = f" of layer {layer}" if layer is not None else ""
 
     fig = Figure(figsize=FIGSIZE, dpi=dpi, layout="constrained")
     gs = fig.add_gridspec(2, max(len(queries), 2) * 2)
@@ -155,7 +157,7 @@ def draw_attention_map(image: np.ndarray, weights: np.ndarray, grid: tuple[int, 
 
     ax = fig.add_subplot(gs[0, half:])
     im = ax.imshow(a, cmap="viridis", vmin=0, interpolation="nearest")
-    ax.set_title(f"attention{mean_note}: query patch (row) -> key patch (column)")
+    ax.set_title(f"attention weights{layer_note}{mean_note}\nrow: query patch, column: key patch")
     ax.set_xticks(range(0, T, cols)), ax.set_yticks(range(0, T, cols))
     ax.set_xlabel("key patch"), ax.set_ylabel("query patch")
     fig.colorbar(im, ax=ax, shrink=0.85)

@@ -47,7 +47,7 @@ def run(args) -> int:
         raise ConfigError(f"--dpi must be between 10 and 600, got {args.dpi}")
     queries = parse_queries(args.queries)
     model, _ = load_model(args.model_file)
-    require_attention(model, str(args.model_file))        # refuse before loading any data
+    layers = require_attention(model, str(args.model_file))   # refuse before loading any data
     grid = patch_grid(model)
     test = load_mnist(args.data_dir, verify=args.verify, log=lambda *a: None).test
     if not 0 <= args.index < len(test):
@@ -61,7 +61,7 @@ def run(args) -> int:
                                title=f"test image {args.index}: predicted {predicted} "
                                      f"({probs[predicted]:.1%}), true {label}"
                                      f"{'' if predicted == label else '  (WRONG)'}",
-                               dpi=args.dpi)
+                               dpi=args.dpi, layer=args.layer if len(layers) > 1 else None)
     print(f"test image {args.index}: predicted {predicted} ({probs[predicted]:.1%}), true {label}; "
           f"query patches {', '.join(map(str, drawn))}; wrote {out}")
     return 0
