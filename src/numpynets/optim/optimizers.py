@@ -93,10 +93,14 @@ class SGD(Optimizer):
             v = state["velocity"]
             v *= mu
             v += d
-            if self.nesterov:
-                d += mu * v                                # look ahead along the velocity
+            if self.nesterov:                              # look ahead along the velocity:
+                d *= 1 / mu                                # lr (g + mu v) = lr mu (g/mu + v)
+                d += v
+                d *= lr * mu
             else:
-                np.copyto(d, v)
+                np.multiply(v, lr, out=d)
+            p -= d
+            return
         d *= lr
         p -= d
 
