@@ -196,6 +196,14 @@ def test_train_out_in_a_read_only_folder(fake_data, capsys, tmp_path):
         (tmp_path / "ro").chmod(0o755)
 
 
+def test_train_save_original_where_it_cannot_be_written(capsys, tmp_path):
+    """Checked before the data and the training, not after them."""
+    fails(["train", "mlp", "--threads", "1", "--save-original", tmp_path / "no" / "mnist_model.bin"], capsys,
+          str(tmp_path / "no" / "mnist_model.bin"), "cannot write there", "--save-original", roots=[tmp_path])
+    fails(["train", "mlp", "--threads", "1", "--save-original", tmp_path], capsys, str(tmp_path), "is a folder",
+          roots=[tmp_path])
+
+
 def test_train_out_already_holding_a_run(fake_data, capsys, tmp_path):
     run = tmp_path / "run"
     run.mkdir()

@@ -5,6 +5,7 @@ test, and return the final figures."""
 from __future__ import annotations
 
 import platform
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,6 +84,19 @@ def load_data(dataset: str, opts: TrainOptions, log=print):
     return mn.train, mn.val, mn.test, mn.folder
 
 
+def _check_writable(path, option: str) -> None:
+    """Fail now, not after the training, when ``path`` cannot be written:
+    a folder, or a folder that is missing or read-only."""
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a folder; give {option} a file name")
+    try:
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".numpynets-probe-"):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot write there ({exc.strerror}); choose another {option} path") from None
+
+
 def _remove_if_empty(path: Path, parent_too: bool) -> None:
     """Undo make_run_dir when the run never started (rmdir only removes empty folders)."""
     for p in (path, path.parent) if parent_too else (path,):
@@ -102,6 +116,7 @@ def run_training(opts: TrainOptions, log=print) -> dict:
     check_fits_dataset(model, dataset, opts.model)      # before a run folder exists or data is read
     if opts.save_original:                             # refuse before training, not after
         original_kind(model)
+        _check_writable(opts.save_original, "--save-original")
     name = arch.get("name", "custom")
     run_dir = make_run_dir(opts.out, name, opts.runs_root)   # an unwritable --out fails before loading data
     t_load = time.perf_counter()
