@@ -93,3 +93,20 @@ def test_not_json(tmp_path):
     f.write_text("{nope")
     with pytest.raises(ConfigError, match="not valid JSON"):
         load_schedule_config(f)
+
+
+def test_command_line_flags_apply_on_top_of_a_schedule_file(tmp_path):
+    """--warmup with --schedule-config was silently dropped."""
+    from numpynets.cli import build_parser
+    from numpynets.cli.train import options_from_args
+    from numpynets.train.run import resolve
+
+    f = tmp_path / "step.json"
+    f.write_text('{"scheduler_type": "step_decay", "step_size": 1, "gamma": 0.5}')
+    args = build_parser().parse_args(["train", "xor", "--schedule-config", str(f), "--warmup", "2",
+                                      "--schedule-per", "batch"])
+    sched = resolve(options_from_args(args))[1].schedule
+    assert (sched["kind"], sched["step_size"], sched["gamma"]) == ("step", 1, 0.5)      # the file's
+    assert (sched["warmup_epochs"], sched["per"]) == (2.0, "batch")                    # and the flags
+    args = build_parser().parse_args(["train", "xor", "--schedule-config", str(f)])
+    assert resolve(options_from_args(args))[1].schedule["warmup_epochs"] == 0.0

@@ -88,9 +88,12 @@ def options_from_args(args):
                         out=args.out, limit=args.limit, val_fraction=args.val_split, verify=args.verify,
                         threads=args.threads, progress=args.progress,
                         save_original=args.save_original)
+    # --schedule/--warmup/--schedule-per apply on top of the recipe's schedule,
+    # or of the --schedule-config file's when one is given (resolve loads it)
     sched = schedule_overrides(args, resolve(opts)[1].schedule)
-    if sched is not None and not args.schedule_config:
+    if sched is not None:
         opts.overrides["schedule"] = sched
+        opts.schedule_config = None                    # folded into sched
     return opts
 
 
