@@ -100,3 +100,32 @@ def test_gradcheck_catches_a_wrong_backward(rng):
 
     layer.backward = broken
     assert check_layer(layer, rng.standard_normal((4, 3)), rng)["W"] > 1e-3
+
+
+@pytest.mark.parametrize("make,shape", [
+    (lambda rng: _linear(rng, (5, 6), 4), (5, 6)),
+    (lambda rng: _linear(rng, (3, 4, 6), 4), (3, 4, 6)),               # tokens: (N, T, D)
+    (lambda rng: ReLU(), (5, 6)), (lambda rng: Sigmoid(), (5, 6)), (lambda rng: Tanh(), (5, 6)),
+    (lambda rng: Flatten(), (2, 3, 4, 5)),
+])
+def test_layer_contract_accumulates_and_keeps_dout(rng, make, shape):
+    """The contract every layer shares: after zero_grad, backward REPLACES
+    stale gradients (Linear marks them stale instead of writing zeros), a
+    second backward ADDS to them, dx does not depend on how many times
+    backward ran, and dout is never modified."""
+    layer = make(rng)
+    x = rng.standard_normal(shape).astype(np.float32)
+    dout = rng.standard_normal(layer.forward(x, training=True).shape).astype(np.float32)
+    kept = dout.copy()
+    for g in layer.grads.values():
+        g[...] = 123.0                                           # stale values from an earlier step
+    layer.zero_grad()
+    dx1 = layer.backward(dout)
+    once = {k: g.copy() for k, g in layer.grads.items()}
+    dx2 = layer.backward(dout)
+    assert np.array_equal(dout, kept)
+    np.testing.assert_array_equal(dx1, dx2)
+    assert dx1.shape == x.shape and dx1.dtype == np.float32
+    for k, g in layer.grads.items():
+        assert np.all(np.abs(once[k]) < 100), k                  # the 123s are gone
+        np.testing.assert_allclose(g, 2 * once[k], rtol=1e-6, err_msg=k)
