@@ -107,3 +107,25 @@ def test_bad_settings():
         SGD(p, 0.1, nesterov=True)
     with pytest.raises(ConfigError, match="unknown optimizer"):
         make_optimizer("rmsprop", p, 0.1)
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_sgd_arithmetic_is_float32(momentum):
+    """Bit for bit the float32 formula: a coefficient promoted to float64
+    (np.float64(lr) kept as such, uint8 / 255 and the like) would compute in
+    float64 and round once at the end, which differs in the last bit for many
+    elements. (The dtype check above cannot see that: updates are in place.)"""
+    rng = np.random.default_rng(0)
+    p, g = rng.standard_normal(1000).astype(np.float32), np.zeros(1000, np.float32)
+    ref, v = p.copy(), np.zeros(1000, np.float32)
+    opt = make_optimizer("sgd", [(p, g)], np.float64(0.01), momentum=momentum)
+    lr, mu = np.float32(0.01), np.float32(momentum)
+    for _ in range(2):
+        g[...] = rng.standard_normal(1000).astype(np.float32)
+        opt.step()
+        if momentum:
+            v = v * mu + g                                     # (1000,) float32 throughout
+            ref -= v * lr
+        else:
+            ref -= g * lr
+    assert np.array_equal(p, ref)
