@@ -160,23 +160,26 @@ def test_attention_float32_close_to_reference(rng):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_softmax_rows_far_below_their_matrix_max(rng, dtype):
-    """Scores hundreds apart inside one matrix: shifting by the matrix's
-    maximum would underflow whole rows; those rows are redone with their
-    own maximum, and the weights still match the per-query reference."""
-    from numpynets.nn.attention import softmax_rows
+def test_softmax_rows_that_overflow_or_underflow(rng, dtype):
+    """exp of unshifted scores overflows (row 0: scores near 1000) or
+    underflows (row 1: scores near -1000); those matrices are redone with
+    the row-max shift, and the weights match a float64 reference, as do
+    the untouched matrices."""
+    from numpynets.nn.attention import softmax_parts
 
-    q = rng.standard_normal((2, 1, 6, 4))
-    k = rng.standard_normal((2, 1, 6, 4))
-    q[:, :, 0] *= 200.0                                    # row 0 of each matrix: scores in the hundreds
-    s = (q @ k.transpose(0, 1, 3, 2)).astype(dtype)       # (2, 1, 6, 6)
-    spread = s.max(axis=-1).max(axis=-1, keepdims=True) - s.max(axis=-1)
-    assert spread.max() > 150                             # some rows far below the matrix max
-    want = np.exp(s.astype(np.float64) - s.astype(np.float64).max(axis=-1, keepdims=True))
+    N, H, T = 2, 2, 6
+    q = rng.standard_normal((N, H, T, T))                  # with k = I the scores are q itself
+    q[0, 1, 0] += 1000.0
+    q[1, 0, 1] -= 1000.0
+    k = np.broadcast_to(np.eye(T), (N, H, T, T))
+    s = (q @ k.transpose(0, 1, 3, 2)).astype(dtype)       # (N, H, T, T)
+    q64 = q.astype(dtype).astype(np.float64)              # the reference sees the same rounded scores
+    want = np.exp(q64 - q64.max(axis=-1, keepdims=True))
     want /= want.sum(axis=-1, keepdims=True)
-    softmax_rows(s, q.astype(dtype), k.astype(dtype))
-    assert np.isfinite(s).all()
-    np.testing.assert_allclose(s, want, rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-7)
+    z = softmax_parts(s, q.astype(dtype), k.astype(dtype))
+    a = s * z
+    assert np.isfinite(a).all()
+    np.testing.assert_allclose(a, want, rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-7)
 
 
 def test_attention_weights_kept_only_when_asked(rng):

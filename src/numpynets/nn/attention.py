@@ -28,8 +28,18 @@ The softmax line: ``a_j = exp(s_j) / sum_l exp(s_l)`` has Jacobian
 
 Speed: the three projections are one GEMM over all ``N*T`` token rows
 against ``[Wq | Wk | Wv]`` (D, 3D), and the scores and weighted sums are
-batched matmuls over (N, H). The ``1/sqrt(E)`` is folded into the query
-columns of that fused matrix, so the (N, H, T, T) scores are never rescaled.
+batched matmuls over (N, H). The elementwise passes over the (N, H, T, T)
+arrays cost as much as those matmuls, so there are as few as possible:
+
+* the ``1/sqrt(E)`` is folded into the query columns of the fused matrix,
+  so the scores are never rescaled;
+* the softmax keeps its numerators ``e = exp(s)`` and the row factors
+  ``z = 1 / sum_j e_j`` apart (``a = z e``, see :func:`softmax_parts`), and
+  every multiplication by ``z`` happens on a (T, E) array instead of a
+  (T, T) one: ``y = z (e v)``, ``dv = e^T (z dy)``, and with
+  ``ds' = e (da - r)``, ``r = z sum_j da_j e_j``, the score gradient is
+  ``ds = z ds'``, so ``dq = z (ds' k)`` and ``dk = ds'^T (z q)``.
+
 The parameters stay separate and named as in the original (``Wq, bq, Wk, bk,
 Wv, bv``, each ``[in][out]``), so its file maps onto ours in order.
 
@@ -109,31 +119,34 @@ class SelfAttention(Layer):
         q = qkv5[:, :, 0].transpose(0, 2, 1, 3)           # (N, H, T, E), already / sqrt(E)
         k = qkv5[:, :, 1].transpose(0, 2, 1, 3)           # (N, H, T, E)
         v = qkv5[:, :, 2].transpose(0, 2, 1, 3)           # (N, H, T, E)
-        a = q @ k.transpose(0, 1, 3, 2)                   # (N, H, T, T) scores s = q k^T / sqrt(E)
-        softmax_rows(a, q, k)                             # (N, H, T, T) weights, rows sum to 1
-        y = np.empty((N, T, H, E), dtype=a.dtype)
-        np.matmul(a, v, out=y.transpose(0, 2, 1, 3))      # (N, H, T, E) written as (N, T, H, E)
-        self.x, self.W, self.q, self.k, self.v, self.a = x, W, q, k, v, a
+        e = q @ k.transpose(0, 1, 3, 2)                   # (N, H, T, T) scores s = q k^T / sqrt(E)
+        z = softmax_parts(e, q, k)                        # e = exp(s) in place; z (N, H, T, 1): a = z e
+        y = np.empty((N, T, H, E), dtype=e.dtype)
+        y4 = y.transpose(0, 2, 1, 3)                      # (N, H, T, E) view of y
+        np.matmul(e, v, out=y4)                           # e v
+        y4 *= z                                           # y = a v = z (e v)
+        self.x, self.W, self.q, self.k, self.v, self.e, self.z = x, W, q, k, v, e, z
         if self.keep_attention:
-            self.last_attention = a
+            self.last_attention = e * z                   # (N, H, T, T) weights, rows sum to 1
         return y.reshape(N, T, D)                         # heads side by side
 
     def backward(self, dy):                               # dy: (N, T, D)
-        x, W, q, k, v, a = self.x, self.W, self.q, self.k, self.v, self.a
+        x, W, q, k, v, e, z = self.x, self.W, self.q, self.k, self.v, self.e, self.z
         N, T, D = x.shape
         H, E = self.heads, D // self.heads
         dy4 = dy.reshape(N, T, H, E).transpose(0, 2, 1, 3)          # (N, H, T, E)
         dqkv = np.empty((N, T, 3, H, E), dtype=dy.dtype)             # dq, dk, dv side by side
         dq, dk, dv = (dqkv[:, :, i].transpose(0, 2, 1, 3) for i in range(3))   # (N, H, T, E) views
-        # y = a v
-        ds = dy4 @ v.transpose(0, 1, 3, 2)                # (N, H, T, T) da
-        np.matmul(a.transpose(0, 1, 3, 2), dy4, out=dv)   # (N, H, T, E)
-        # a = softmax(s):  ds = a * (da - sum_j da_j a_j)
-        ds -= dot_last(ds, a)                             # (N, H, T, 1) sum_j da_j a_j
-        ds *= a                                           # (N, H, T, T)
+        # y = a v with a = z e
+        ds = dy4 @ v.transpose(0, 1, 3, 2)                # (N, H, T, T) da = dy v^T
+        np.matmul(e.transpose(0, 1, 3, 2), dy4 * z, out=dv)          # dv = a^T dy = e^T (z dy)
+        # a = softmax(s):  ds = a (da - r),  r = sum_j da_j a_j = z sum_j da_j e_j
+        ds -= dot_last(ds, e) * z                         # (N, H, T, T) da - r
+        ds *= e                                           # ds' = e (da - r);  ds = z ds'
         # s = q' k^T with q' = q / sqrt(E) (the scale lives in the fused Wq columns)
-        np.matmul(ds, k, out=dq)                          # (N, H, T, E) dL/dq'
-        np.matmul(ds.transpose(0, 1, 3, 2), q, out=dk)    # (N, H, T, E)
+        np.matmul(ds, k, out=dq)
+        dq *= z                                           # dL/dq' = ds k = z (ds' k)
+        np.matmul(ds.transpose(0, 1, 3, 2), q * z, out=dk)           # dk = ds^T q' = ds'^T (z q')
         # [q' k v] = x W + b
         d2 = dqkv.reshape(N * T, 3 * D)                   # (N*T, 3D)
         dW = x.reshape(N * T, D).T @ d2                   # (D, 3D)
@@ -150,40 +163,40 @@ class SelfAttention(Layer):
         return (d2 @ W.T).reshape(N, T, D)                # (N, T, D)
 
 
-# Rows whose exponentials sum to less than this were shifted too far down by
-# their matrix's maximum; see softmax_rows.
+# A row of exponentials summing to less than this had scores so low that
+# entries which matter may have underflowed; see softmax_parts.
 _UNDERFLOW = 1e-28
 
 
-def softmax_rows(s: np.ndarray, q: np.ndarray, k: np.ndarray) -> None:
-    """Softmax over the last axis of the scores ``s`` (N, H, T, T), in place.
+def softmax_parts(s: np.ndarray, q: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """The softmax over the last axis of the scores ``s`` (N, H, T, T), as
+    numerators and row factors: ``s`` becomes ``e`` in place and the return
+    value is ``z`` (N, H, T, 1), with ``softmax(s) = z * e``.
 
     Softmax is shift-invariant, ``softmax(s - c) = softmax(s)`` for any
-    constant ``c`` per row, and a shift by the row's maximum keeps ``exp``
-    from overflowing. NumPy's maximum over a short last axis is slow (a
-    third of the whole softmax), so this shifts every row by the maximum of
-    its whole (T, T) matrix instead: one long, fast reduction. That is just
-    as safe from overflow, and exact unless some row lies so far below its
-    matrix's maximum (about 68 or more) that its exponentials underflow.
-    Such rows are caught by their tiny sums (every entry that matters
-    relative to the row's largest is still a normal float when the sum is
-    at least ``_UNDERFLOW``) and their matrices are recomputed from ``q``,
-    ``k`` with the row-wise shift. Trained models never get there.
+    constant ``c`` per row; the usual shift by the row's maximum only guards
+    ``exp`` against overflow. A maximum over a short last axis is slow in
+    NumPy (as slow as the ``exp``), and scores rarely come near the
+    overflow (88 in float32), so this takes ``exp(s)`` unshifted and
+    checks the row sums afterwards: a sum that overflowed, or that is below
+    ``_UNDERFLOW`` (then some entry that matters relative to the row's
+    largest might have underflowed; above it every such entry is a normal
+    float), sends its matrices back through the classic row-max shift,
+    recomputed from ``q`` and ``k``. The result is the same softmax either
+    way; trained models never take the slow path.
     """
-    N, H, T, _ = s.shape
-    top = s.reshape(N, H, T * T).max(axis=-1)                       # (N, H) matrix maxima
-    s -= top[:, :, None, None]
-    np.exp(s, out=s)
+    with np.errstate(over="ignore"):
+        np.exp(s, out=s)                                            # (N, H, T, T) numerators
     total = sum_last(s)                                             # (N, H, T, 1)
-    low = total < _UNDERFLOW
-    if low.any():
-        n, h = np.nonzero(low.any(axis=(2, 3)))                     # the matrices to redo
-        redo = q[n, h] @ k[n, h].transpose(0, 2, 1)                 # (M, T, T)
-        redo -= redo.max(axis=-1, keepdims=True)
+    bad = ~((total >= _UNDERFLOW) & (total < np.inf))               # also catches NaN
+    if bad.any():
+        n, h = np.nonzero(bad.any(axis=(2, 3)))                     # the matrices to redo
+        redo = q[n, h] @ k[n, h].transpose(0, 2, 1)                 # (M, T, T) their scores
+        redo -= redo.max(axis=-1, keepdims=True)                    # each row's largest is exp(0) = 1
         np.exp(redo, out=redo)
         s[n, h] = redo
         total[n, h] = sum_last(redo)
-    s *= 1.0 / total                                                # (T, 1) reciprocals, then one pass
+    return 1.0 / total                                              # (N, H, T, 1)
 
 
 # -- the slow twins, for tests --------------------------------------------
