@@ -78,14 +78,16 @@ def architecture(d_model: int = 64, ff_dim: int = 128, heads: int = 1, residual=
 
 
 RECIPES = {
-    # the later original (HEAD): D=64, F=128, SGD lr 0.01, batch 32, 8 epochs, early stopping
-    # patience 3; trained here with correct gradients
-    "original": Recipe(epochs=8, batch_size=32, lr=0.01, optimizer="sgd", patience=3,
+    # the later original (HEAD): D=64, F=128, SGD lr 0.01, batch 32, 8 epochs; trained here with
+    # correct gradients. (Its early stopping, patience 3, is off as in every built-in recipe:
+    # add --patience 3 to have it.)
+    "original": Recipe(epochs=8, batch_size=32, lr=0.01, optimizer="sgd",
                        arch={"d_model": 64, "ff_dim": 128}),
     # the first original, the one in its overview table (38.55 % there)
-    "original-small": Recipe(epochs=5, batch_size=32, lr=0.01, optimizer="sgd", patience=3,
+    "original-small": Recipe(epochs=5, batch_size=32, lr=0.01, optimizer="sgd",
                              arch={"d_model": 16, "ff_dim": 32}),
-    # our best in at most 8 epochs; filled in from measurements, see the report
+    # our best in at most 8 epochs: pre-norm residual blocks, 4 heads, 2 blocks, AdamW with
+    # warm-up and cosine decay (full MNIST, seeds 0-2: 98.3-98.4 %; one block: 97.9 %)
     "default": Recipe(epochs=8, batch_size=64, lr=2e-3, optimizer="adamw", weight_decay=0.01,
                       schedule={"kind": "cosine", "per": "batch", "min_lr": 0.0, "warmup_epochs": 0.5},
                       arch={"d_model": 64, "ff_dim": 128, "heads": 4, "residual": True, "layernorm": True,
