@@ -142,3 +142,14 @@ def test_interrupt_during_the_test_evaluation_keeps_the_trained_model(tmp_path, 
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["stopped"] == "interrupted" and "test_accuracy" not in result
     assert json.loads((out / "config.json").read_text())["result"]["stopped"] == "interrupted"
+
+
+def test_many_epochs_keep_only_reported_rows():
+    """A million-epoch XOR run must not hold a million rows: only the
+    reported epochs are kept (and logged), plus the last epoch's row."""
+    init_rng, shuffle_rng = seeds(0)
+    model = build(ARCH, seed=init_rng)
+    r = fit(model, blobs(20), None, Recipe(epochs=500, batch_size=20, lr=0.01), shuffle_rng,
+            progress=False, log=lambda *a: None, log_every=100)
+    assert [h["epoch"] for h in r.history] == [100, 200, 300, 400, 500]
+    assert r.last["epoch"] == 500

@@ -36,7 +36,8 @@ from .runlog import RunLog
 class FitResult:
     epochs: int = 0                       # completed epochs
     train_seconds: float = 0.0
-    history: list = field(default_factory=list)
+    history: list = field(default_factory=list)   # the reported epochs' rows (every epoch for MNIST)
+    last: dict | None = None                       # the last epoch's row, reported or not
     best_epoch: int | None = None
     best_val_loss: float = math.inf
     stopped: str = "completed"            # completed | early_stopping | target_reached | interrupted | diverged
@@ -123,8 +124,9 @@ def fit(model, train: Split, val: Split | None, recipe: Recipe, shuffle_rng: np.
             if report and has_val:
                 v = evaluate(model, val.x, val.y)
                 row["val_loss"], row["val_accuracy"] = v["loss"], v["accuracy"]
-            result.history.append(row)
+            result.last = row
             if report:
+                result.history.append(row)
                 if runlog:
                     runlog.write(row)
                 _print_epoch(log, bar, row, recipe.epochs)
@@ -145,8 +147,10 @@ def fit(model, train: Split, val: Split | None, recipe: Recipe, shuffle_rng: np.
             if _target_reached(recipe, row):
                 result.stopped = "target_reached"
                 result.message = f"target reached after {epoch + 1} epochs"
-                if runlog and not report:
-                    runlog.write(row)
+                if not report:
+                    result.history.append(row)
+                    if runlog:
+                        runlog.write(row)
                 break
     except KeyboardInterrupt:
         result.stopped = "interrupted"

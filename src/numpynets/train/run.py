@@ -162,8 +162,8 @@ def run_training(opts: TrainOptions, log=print) -> dict:
             "load_seconds": round(load_seconds, 3), "stopped": result.stopped,
             "best_epoch": result.best_epoch, "run_dir": str(run_dir),
         }
-        if result.history:
-            last = result.history[-1]
+        if result.last:
+            last = result.last
             summary.update(final_loss=last["train_loss"], train_accuracy=last["train_accuracy"])
             if last.get("val_accuracy") is not None:
                 summary.update(val_loss=last["val_loss"], val_accuracy=last["val_accuracy"])
