@@ -127,6 +127,30 @@ def test_gradcheck_residual_feed_forward(rng):
     assert max(errs.values()) < TOL, errs
 
 
+@pytest.mark.parametrize("make", [
+    lambda: PositionEmbedding(5, 8), lambda: LayerNorm(8), lambda: SelfAttention(8, heads=2), MeanPool,
+    lambda: Residual([{"type": "layer_norm", "dim": 8}, {"type": "self_attention", "dim": 8, "heads": 2}]),
+], ids=["position_embedding", "layer_norm", "self_attention", "mean_pool", "residual"])
+def test_layer_contract(rng, make):
+    """dout is left untouched; zero_grad then backward replaces stale
+    gradients; a second backward adds to them."""
+    layer = randomised(make(), rng)
+    x = rng.standard_normal((3, 5, 8)).astype(np.float32)
+    y = layer.forward(x, training=True)
+    dout = rng.standard_normal(y.shape).astype(np.float32)
+    keep = dout.copy()
+    for g in layer.grads.values():
+        g.fill(7.0)                                       # stale values
+    layer.zero_grad()
+    dx = layer.backward(dout)
+    assert np.array_equal(dout, keep)
+    assert dx.shape == x.shape and dx.dtype == np.float32
+    once = {k: g.copy() for k, g in layer.grads.items()}
+    layer.backward(dout)
+    for k, g in layer.grads.items():
+        np.testing.assert_allclose(g, 2 * once[k], rtol=1e-5, atol=1e-6, err_msg=k)
+
+
 # -- the fast attention against its per-query loop twin ---------------------
 
 @pytest.mark.parametrize("heads", [1, 2])
