@@ -28,7 +28,8 @@ def add_parser(sub) -> None:
                        "JSON file; writes model.safetensors, best.safetensors, log.csv and config.json.",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("model", metavar="MODEL", help=f"one of {', '.join(MODELS)}, or an architecture .json file")
-    p.add_argument("--recipe", help="'default' (our best) or 'original' (the Rust project's hyperparameters)")
+    p.add_argument("--recipe", help="'default' (our best), 'original' (the Rust project's hyperparameters), "
+                   "or 'original-small' (attention: its first, D=16 version)")
     h = p.add_argument_group("hyperparameters (override the recipe's)")
     h.add_argument("--epochs", type=int)
     h.add_argument("--batch-size", type=int)
