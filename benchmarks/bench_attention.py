@@ -34,6 +34,8 @@ import time
 
 import numpy as np
 
+from common import torch_pass
+
 EPOCH_SAMPLES = 54_000
 
 
@@ -119,26 +121,8 @@ def time_torch(torch, arch_opts, recipe, data, seed: int) -> float:
     else:
         cls = torch.optim.AdamW if recipe.optimizer == "adamw" else torch.optim.Adam
         opt = cls(model.parameters(), lr=recipe.lr, betas=recipe.betas, weight_decay=recipe.weight_decay)
-    schedule = recipe.schedule_obj()
     X, Y = torch.from_numpy(data.x), torch.from_numpy(data.y)
-    n, B = len(Y), recipe.batch_size
-    steps = -(-n // B)
-    g = torch.Generator().manual_seed(seed)
-    perm = torch.randperm(n, generator=g)
-    t0 = time.perf_counter()
-    for s in range(steps):
-        if schedule.per == "batch":
-            for group in opt.param_groups:
-                group["lr"] = schedule.lr(recipe.lr, s / steps, recipe.epochs)
-        idx = perm[s * B:(s + 1) * B]
-        xb, yb = X[idx], Y[idx]
-        out = model(xb)
-        loss = torch.nn.functional.cross_entropy(out, yb)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        int((out.argmax(1) == yb).sum())
-    return time.perf_counter() - t0
+    return torch_pass(torch, model, opt, recipe, X, Y, seed)
 
 
 def main(argv=None) -> int:

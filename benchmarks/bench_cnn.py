@@ -37,7 +37,7 @@ import time
 
 import numpy as np
 
-from common import machine, set_threads, table, torch_version
+from common import machine, set_threads, table, torch_pass, torch_version
 
 EPOCH_SAMPLES = 54_000
 
@@ -85,25 +85,8 @@ def time_torch(torch, recipe, data, seed: int, channels: int) -> float:
     torch.manual_seed(seed)
     model = torch_cnn(torch, channels)
     opt = torch_optimizer(torch, model, recipe)
-    schedule = recipe.schedule_obj()
     X, Y = torch.from_numpy(data.x).unsqueeze(1), torch.from_numpy(data.y)     # (n, 1, 28, 28)
-    n, B = len(Y), recipe.batch_size
-    steps = -(-n // B)
-    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
-    t0 = time.perf_counter()
-    for s in range(steps):
-        if schedule.per == "batch":
-            for group in opt.param_groups:
-                group["lr"] = schedule.lr(recipe.lr, s / steps, recipe.epochs)
-        idx = perm[s * B:(s + 1) * B]
-        xb, yb = X[idx], Y[idx]
-        out = model(xb)
-        loss = torch.nn.functional.cross_entropy(out, yb)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        int((out.argmax(1) == yb).sum())
-    return time.perf_counter() - t0
+    return torch_pass(torch, model, opt, recipe, X, Y, seed)
 
 
 # -- per layer -------------------------------------------------------------------

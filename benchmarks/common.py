@@ -76,3 +76,27 @@ def table(rows: list[list], header: list[str]) -> str:
     lines = [fmt.format(*header), fmt.format(*["-" * w for w in widths])]
     lines += [fmt.format(*r) for r in cols[1:]]
     return "\n".join(lines)
+
+
+def torch_pass(torch, model, opt, recipe, X, Y, seed: int = 0) -> float:
+    """Seconds for one shuffled pass of PyTorch training over (X, Y) with
+    ``recipe``'s batch size and per-batch schedule: the loop our ``fit`` runs,
+    written the usual PyTorch way (the running accuracy included, as ours)."""
+    schedule = recipe.schedule_obj()
+    n, B = len(Y), recipe.batch_size
+    steps = -(-n // B)
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    t0 = time.perf_counter()
+    for s in range(steps):
+        if schedule.per == "batch":
+            for group in opt.param_groups:
+                group["lr"] = schedule.lr(recipe.lr, s / steps, recipe.epochs)
+        idx = perm[s * B:(s + 1) * B]
+        xb, yb = X[idx], Y[idx]
+        out = model(xb)
+        loss = torch.nn.functional.cross_entropy(out, yb)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        int((out.argmax(1) == yb).sum())
+    return time.perf_counter() - t0

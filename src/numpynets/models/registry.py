@@ -8,13 +8,13 @@ model can be rebuilt from the file alone.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
 from ..errors import ConfigError, NumpynetsError
+from ..jsonfile import read_json
 from ..nn.sequential import Sequential
 from . import attention, cnn, mlp, xor
 from .recipes import Recipe
@@ -92,13 +92,7 @@ def build(arch: dict, seed: int | np.random.Generator | None = 0, dtype=np.float
 
 
 def load_architecture_file(path) -> dict:
-    try:
-        with open(path, encoding="utf-8") as f:
-            arch = json.load(f)
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    arch = read_json(path, "architecture file")
     if not isinstance(arch, dict):
         raise ConfigError(f"{path}: an architecture file holds a JSON object")
     arch.setdefault("name", "custom")

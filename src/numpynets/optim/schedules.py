@@ -25,11 +25,11 @@ may be added to the same file.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass
 
 from ..errors import ConfigError
+from ..jsonfile import read_json
 
 KINDS = ("constant", "step", "exponential", "cosine")
 _ORIGINAL_NAMES = {"constant": "constant", "step_decay": "step", "exponential": "exponential",
@@ -110,13 +110,7 @@ def schedule_from_dict(d: dict) -> Schedule:
 
 
 def load_schedule_config(path) -> Schedule:
-    try:
-        with open(path, encoding="utf-8") as f:
-            d = json.load(f)
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read schedule config ({exc.strerror})") from None
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}); fix the file") from None
+    d = read_json(path, "schedule config")
     try:
         return schedule_from_dict(d)
     except ConfigError as exc:
