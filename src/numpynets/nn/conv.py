@@ -144,7 +144,7 @@ class Conv2D(Layer):
         if self._cache is not None and self._cache["key"] == key:
             return self._cache
         N, C, H, W = x.shape
-        K, S, P = self.kernel_size, self.stride, self.padding
+        K, P = self.kernel_size, self.padding
         _, Ho, Wo = self.output_shape(x.shape[1:])
         xp = np.zeros((N, C, H + 2 * P, W + 2 * P), dtype=x.dtype) if P else None
         cols = np.empty((N, C * K * K + self.bias, Ho * Wo), dtype=x.dtype)
