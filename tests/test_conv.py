@@ -12,7 +12,7 @@ from numpynets.errors import ShapeError
 from numpynets.models import build, build_architecture, get_model
 from numpynets.nn import Conv2D, MaxPool2D, layer_from_config
 from numpynets.nn.conv import (conv2d_backward_reference, conv2d_reference, maxpool2d_reference)
-from numpynets.nn.gradcheck import check_layer, numerical_gradient, rel_error
+from numpynets.nn.gradcheck import central_difference, check_layer, numerical_gradient, rel_error
 
 TOL = 1e-6
 
@@ -279,18 +279,9 @@ def test_cnn_architecture_and_whole_model_gradient(rng):
     for name, p, g in small.named_parameters():               # 0.W, 0.b, 4.W, 4.b
         flat_p, flat_g = p.reshape(-1), g.reshape(-1)          # views into the flat buffers
         idx = rng.choice(p.size, min(p.size, 12), replace=False)
-        num = np.array([_fd(loss, flat_p, i) for i in idx])
+        num = np.array([central_difference(loss, flat_p, i) for i in idx])
         assert rel_error(flat_g[idx], num) < 1e-5, name
 
-
-def _fd(f, buf, i, h=1e-6):
-    old = buf[i]
-    buf[i] = old + h
-    fp = f()
-    buf[i] = old - h
-    fm = f()
-    buf[i] = old
-    return (fp - fm) / (2 * h)
 
 
 # Measured on 2026-11-25 with --limit 6000 --epochs 1 (5,400 training images),

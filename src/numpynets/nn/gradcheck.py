@@ -18,15 +18,21 @@ def numerical_gradient(f, x: np.ndarray, h: float = 1e-6) -> np.ndarray:
     grad = np.zeros_like(x)
     it = np.nditer(x, flags=["multi_index"], op_flags=[["readwrite"]])
     for _ in it:
-        i = it.multi_index
-        old = x[i]
-        x[i] = old + h
-        fp = f()
-        x[i] = old - h
-        fm = f()
-        x[i] = old
-        grad[i] = (fp - fm) / (2 * h)
+        grad[it.multi_index] = central_difference(f, x, it.multi_index, h)
     return grad
+
+
+def central_difference(f, x: np.ndarray, i, h: float = 1e-6) -> float:
+    """(f(x + h e_i) - f(x - h e_i)) / 2h for one element ``i`` of ``x``
+    (perturbed in place and restored): sample a few elements of a large
+    parameter instead of all of them."""
+    old = x[i]
+    x[i] = old + h
+    fp = f()
+    x[i] = old - h
+    fm = f()
+    x[i] = old
+    return (fp - fm) / (2 * h)
 
 
 def rel_error(a: np.ndarray, b: np.ndarray) -> float:
