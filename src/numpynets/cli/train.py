@@ -91,6 +91,8 @@ def options_from_args(args):
                         save_original=args.save_original)
     # --schedule/--warmup/--schedule-per apply on top of the recipe's schedule,
     # or of the --schedule-config file's when one is given (resolve loads it)
+    if args.schedule is None and args.warmup is None and args.schedule_per is None:
+        return opts
     sched = schedule_overrides(args, resolve(opts)[1].schedule)
     if sched is not None:
         opts.overrides["schedule"] = sched

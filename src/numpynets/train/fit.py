@@ -75,95 +75,93 @@ def fit(model, train: Split, val: Split | None, recipe: Recipe, shuffle_rng: np.
     bar = _progress(progress, recipe.epochs if epoch_bar else n, "epoch" if epoch_bar else "img")
     sample_bar = bar if (bar is not None and not epoch_bar) else None
     # overflow on the way to a NaN loss is reported once, as divergence, not as NumPy warnings
-    errstate = np.errstate(over="ignore", invalid="ignore")
-    errstate.__enter__()
-    try:
-        for epoch in range(recipe.epochs):
-            lr = schedule.lr(recipe.lr, epoch, recipe.epochs)
-            opt.lr = lr
-            perm = shuffle_rng.permutation(n)
-            loss_sum, correct = 0.0, 0
-            if sample_bar is not None:
-                bar.reset(total=n)
-                bar.set_description(f"epoch {epoch + 1}/{recipe.epochs}", refresh=False)
-                bar.set_postfix_str("", refresh=False)
-            t0 = time.perf_counter()
-            for s in range(steps):
-                idx = perm[s * B:(s + 1) * B]
-                xb, yb = X[idx], Y[idx]
-                if per_batch:
-                    opt.lr = schedule.lr(recipe.lr, epoch + s / steps, recipe.epochs)
-                out = model.forward(xb, training=True)
-                loss, dout = model.loss(out, yb)
-                if not math.isfinite(loss):
-                    raise TrainingDiverged(
-                        f"training diverged at epoch {epoch + 1}, step {s + 1}: loss is {loss}; "
-                        f"lower the learning rate (now {opt.lr:g})")
-                model.zero_grad()
-                model.backward(dout)
-                opt.step()
-                m = len(idx)
-                loss_sum += loss * m
-                correct += _n_correct(model, out, yb)
+    with np.errstate(over="ignore", invalid="ignore"):
+        try:
+            for epoch in range(recipe.epochs):
+                lr = schedule.lr(recipe.lr, epoch, recipe.epochs)
+                opt.lr = lr
+                perm = shuffle_rng.permutation(n)
+                loss_sum, correct = 0.0, 0
                 if sample_bar is not None:
-                    bar.update(m)
-                    if s % 50 == 0:
-                        bar.set_postfix_str(f"step {s + 1}/{steps}, loss {loss_sum / min((s + 1) * B, n):.4f}",
-                                            refresh=False)
-            seconds = time.perf_counter() - t0
-            if bar is not None and epoch_bar:
-                bar.update(1)
-                if epoch % 1000 == 0:
-                    bar.set_postfix_str(f"loss {loss_sum / n:.4f}", refresh=False)
-            result.train_seconds += seconds
-            result.epochs = epoch + 1
-            row = {"epoch": epoch + 1, "train_loss": loss_sum / n, "train_accuracy": 100.0 * correct / n,
-                   "learning_rate": opt.lr if per_batch else lr, "epoch_seconds": seconds}
-            last = epoch + 1 == recipe.epochs
-            report = last or (epoch + 1) % log_every == 0
-            if report and has_val:
-                v = evaluate(model, val.x, val.y)
-                row["val_loss"], row["val_accuracy"] = v["loss"], v["accuracy"]
-            result.last = row
-            if report:
-                result.history.append(row)
-                if runlog:
-                    runlog.write(row)
-                _print_epoch(log, bar, row, recipe.epochs)
-            monitored = row.get("val_loss", row["train_loss"]) if report else None
-            if monitored is not None:
-                if monitored < result.best_val_loss - recipe.min_delta:
-                    result.best_val_loss, result.best_epoch, bad_epochs = monitored, epoch + 1, 0
-                    if best_path:
-                        save_model(best_path, model, meta.get("recipe"), {**_public(row), "best_epoch": epoch + 1})
-                else:
-                    bad_epochs += 1
-                    if recipe.patience is not None and bad_epochs >= recipe.patience:
-                        result.stopped = "early_stopping"
-                        result.message = (f"early stopping: no improvement of the validation loss for "
-                                          f"{bad_epochs} epochs; best {result.best_val_loss:.6f} at epoch "
-                                          f"{result.best_epoch}")
-                        break
-            if _target_reached(recipe, row):
-                result.stopped = "target_reached"
-                result.message = f"target reached after {epoch + 1} epochs"
-                if not report:
+                    bar.reset(total=n)
+                    bar.set_description(f"epoch {epoch + 1}/{recipe.epochs}", refresh=False)
+                    bar.set_postfix_str("", refresh=False)
+                t0 = time.perf_counter()
+                for s in range(steps):
+                    idx = perm[s * B:(s + 1) * B]
+                    xb, yb = X[idx], Y[idx]
+                    if per_batch:
+                        opt.lr = schedule.lr(recipe.lr, epoch + s / steps, recipe.epochs)
+                    out = model.forward(xb, training=True)
+                    loss, dout = model.loss(out, yb)
+                    if not math.isfinite(loss):
+                        raise TrainingDiverged(
+                            f"training diverged at epoch {epoch + 1}, step {s + 1}: loss is {loss}; "
+                            f"lower the learning rate (now {opt.lr:g})")
+                    model.zero_grad()
+                    model.backward(dout)
+                    opt.step()
+                    m = len(idx)
+                    loss_sum += loss * m
+                    correct += _n_correct(model, out, yb)
+                    if sample_bar is not None:
+                        bar.update(m)
+                        if s % 50 == 0:
+                            bar.set_postfix_str(f"step {s + 1}/{steps}, loss {loss_sum / min((s + 1) * B, n):.4f}",
+                                                refresh=False)
+                seconds = time.perf_counter() - t0
+                if bar is not None and epoch_bar:
+                    bar.update(1)
+                    if epoch % 1000 == 0:
+                        bar.set_postfix_str(f"loss {loss_sum / n:.4f}", refresh=False)
+                result.train_seconds += seconds
+                result.epochs = epoch + 1
+                row = {"epoch": epoch + 1, "train_loss": loss_sum / n, "train_accuracy": 100.0 * correct / n,
+                       "learning_rate": opt.lr if per_batch else lr, "epoch_seconds": seconds}
+                last = epoch + 1 == recipe.epochs
+                report = last or (epoch + 1) % log_every == 0
+                if report and has_val:
+                    v = evaluate(model, val.x, val.y)
+                    row["val_loss"], row["val_accuracy"] = v["loss"], v["accuracy"]
+                result.last = row
+                if report:
                     result.history.append(row)
                     if runlog:
                         runlog.write(row)
-                break
-    except KeyboardInterrupt:
-        result.stopped = "interrupted"
-        result.message = f"interrupted during epoch {result.epochs + 1}; saving what the run has"
-    except TrainingDiverged as exc:
-        result.stopped = "diverged"
-        result.message = str(exc)
-    finally:
-        errstate.__exit__(None, None, None)
-        if bar is not None:
-            bar.close()
-        if runlog:
-            runlog.close()
+                    _print_epoch(log, bar, row, recipe.epochs)
+                monitored = row.get("val_loss", row["train_loss"]) if report else None
+                if monitored is not None:
+                    if monitored < result.best_val_loss - recipe.min_delta:
+                        result.best_val_loss, result.best_epoch, bad_epochs = monitored, epoch + 1, 0
+                        if best_path:
+                            save_model(best_path, model, meta.get("recipe"), {**_public(row), "best_epoch": epoch + 1})
+                    else:
+                        bad_epochs += 1
+                        if recipe.patience is not None and bad_epochs >= recipe.patience:
+                            result.stopped = "early_stopping"
+                            result.message = (f"early stopping: no improvement of the validation loss for "
+                                              f"{bad_epochs} epochs; best {result.best_val_loss:.6f} at epoch "
+                                              f"{result.best_epoch}")
+                            break
+                if _target_reached(recipe, row):
+                    result.stopped = "target_reached"
+                    result.message = f"target reached after {epoch + 1} epochs"
+                    if not report:
+                        result.history.append(row)
+                        if runlog:
+                            runlog.write(row)
+                    break
+        except KeyboardInterrupt:
+            result.stopped = "interrupted"
+            result.message = f"interrupted during epoch {result.epochs + 1}; saving what the run has"
+        except TrainingDiverged as exc:
+            result.stopped = "diverged"
+            result.message = str(exc)
+        finally:
+            if bar is not None:
+                bar.close()
+            if runlog:
+                runlog.close()
     return result
 
 
