@@ -207,7 +207,7 @@ def original_kind(model, kind: str | None = None) -> str:
         reasons[k] = why
     if kind:
         raise NotRepresentable(f"the original's {kind} file cannot hold this model: {reasons[kind]}")
-    name = getattr(model, "name", "custom")
+    name = model.name
     if name in KINDS:                                       # say why the matching layout does not fit
         raise NotRepresentable(f"the original's {name} file cannot hold this {name} model: {reasons[name]}")
     raise NotRepresentable(f"no original file layout can hold this model ({' -> '.join(_layers(model))}); "

@@ -60,6 +60,13 @@ class Layer:
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         return tuple(input_shape)
 
+    def input_shape_hint(self) -> tuple[int, ...] | None:
+        """The per-sample input shape this layer implies on its own, or None
+        when it fits many (an activation, a convolution of any image size).
+        :class:`~numpynets.nn.sequential.Sequential` asks its first layer, so
+        ``input_shape`` is needed only where this is None."""
+        return None
+
     def config(self) -> dict:
         return {"type": self.kind}
 
