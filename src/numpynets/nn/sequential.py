@@ -109,8 +109,8 @@ class Sequential:
                 shape = tuple(layer.output_shape(shape))
             except ShapeError as exc:
                 source = "the model input" if i == 0 else f"layer {i - 1} ({self.layers[i - 1].describe()})"
-                raise ShapeError(f"layers do not connect: layer {i} ({layer.describe()}) gets samples of "
-                                 f"shape {shape} from {source}: {exc}") from None
+                raise ShapeError(f"layers do not connect: layer {i} gets samples of shape {shape} from "
+                                 f"{source}: {exc}") from None                    # exc names layer i
         return shape
 
     # -- construction -----------------------------------------------------
