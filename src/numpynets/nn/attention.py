@@ -71,6 +71,8 @@ class SelfAttention(Layer):
     keeps a reference, so it costs nothing, and nothing is kept otherwise.
     """
 
+    decayed = frozenset({"Wq", "Wk", "Wv"})               # weight decay: the projections, not biases
+
     def __init__(self, dim: int, heads: int = 1, init: str = "xavier"):
         super().__init__()
         self.dim, self.heads, self.init = int(dim), int(heads), init
