@@ -13,6 +13,7 @@ test that never runs ``check_layer`` on a layer of that type (or
 from __future__ import annotations
 
 import ast
+import functools
 import inspect
 import re
 from pathlib import Path
@@ -41,6 +42,7 @@ def _is_gradcheck_mark(node: ast.AST) -> bool:
             and node.func.value.attr == "mark")
 
 
+@functools.lru_cache(maxsize=None)
 def gradcheck_tests() -> dict[str, list[tuple[Path, str]]]:
     """Type name -> the (file, test function) pairs marked as its gradient
     check, from the decorators of every test function (marks on a
@@ -124,7 +126,9 @@ def test_index_lists_every_page():
 def test_math_blocks_are_closed(page):
     """Display math ($$ ... $$) opens and closes on lines of its own, and
     inline $...$ pairs up on each line: an odd count renders the rest of
-    the page as mathematics on GitHub."""
+    the page as mathematics on GitHub. No ``\\`` line breaks or
+    ``\begin`` environments, which GitHub's Markdown step can mangle
+    before MathJax sees them: one equation per block instead."""
     in_code = False
     display = 0
     for number, line in enumerate(page.read_text(encoding="utf-8").splitlines(), 1):
@@ -136,6 +140,9 @@ def test_math_blocks_are_closed(page):
         if line.strip() == "$$":
             display += 1
             continue
+        if display % 2 == 1 or "$" in line:
+            assert "\\\\" not in line and "\\begin" not in line, \
+                f"{page.name}:{number}: no \\\\ or \\begin in math on GitHub; split the equation"
         assert "$$" not in line, f"{page.name}:{number}: put $$ on a line of its own"
         if display % 2 == 0:
             bare = re.sub(r"`[^`]*`", "", line)             # $ inside inline code is not math
