@@ -70,6 +70,8 @@ class SelfAttention(Layer):
     Set ``keep_attention = True`` to keep the softmax weights of the last
     forward pass in ``last_attention`` (N, H, T, T), for attention maps; it
     keeps a reference, so it costs nothing, and nothing is kept otherwise.
+
+    Derivation: docs/layers/self_attention.md
     """
 
     decayed = frozenset({"Wq", "Wk", "Wv"})               # weight decay: the projections, not biases
