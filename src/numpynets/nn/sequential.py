@@ -6,6 +6,17 @@ gradients is one ``fill``, and an optimizer updates the whole model with a
 handful of vectorised operations instead of a loop over tensors. The order of
 ``named_parameters()`` (``"0.W", "0.b", "2.W", ...``: layer index, then the
 layer's own order) is fixed; it is the order in model files.
+
+Buffers (non-trainable state such as BatchNorm's running statistics) are
+named the same way (``"1.running_mean"``) but live outside the flat buffers:
+optimizers are handed ``flat_params`` only, so they never see them.
+``state_dict()`` holds both, and model files store both.
+
+The model owns one random generator, ``self.rng``, shared by every layer
+that draws random numbers (``layer.rng``; Dropout). A model built with an
+initialisation generator takes a child of it (``Generator.spawn``, which
+draws nothing, so the weights stay as they were), so the run's seed fixes
+the masks too; ``rng_state()``/``set_rng_state()`` save and restore it.
 """
 
 from __future__ import annotations
@@ -19,6 +30,17 @@ from .losses import PER_SAMPLE, get_loss, softmax
 __all__ = ["Sequential"]
 
 _ALIGN = 16  # elements: keeps every view 64-byte aligned for float32
+
+
+def _child_generator(rng: np.random.Generator | None) -> np.random.Generator:
+    """The model's generator for layers that draw: a child of the
+    initialisation generator (drawing nothing from it), or seed 0."""
+    if rng is None:
+        return np.random.default_rng(0)
+    try:
+        return rng.spawn(1)[0]
+    except TypeError:                                      # a generator made without a SeedSequence
+        return np.random.default_rng(int(rng.bit_generator.random_raw()))
 
 
 class Sequential:
@@ -84,6 +106,9 @@ class Sequential:
             for layer in self.layers:
                 layer.reset_parameters(rng)
         self._build_flat(np.dtype(dtype))
+        for layer in self.layers:
+            layer.cast_buffers(self.dtype)
+        self.set_rng(_child_generator(rng))
 
     def _input_shape(self, input_shape) -> tuple[int, ...]:
         if input_shape is None:
@@ -118,7 +143,12 @@ class Sequential:
     def from_architecture(cls, arch: dict, rng=None, dtype=np.float32) -> Sequential:
         """Rebuild a model from :meth:`architecture`'s dict; ``rng=None`` leaves
         the weights at zero (for loading a state dict into)."""
-        layers = [layer_from_config(c) for c in arch["layers"]]
+        layers = []
+        for i, c in enumerate(arch["layers"]):
+            try:
+                layers.append(layer_from_config(c))
+            except ConfigError as exc:                     # "layer 2: dropout: p must be ..."
+                raise ConfigError(f"layer {i}: {exc}") from None
         return cls(layers, input_shape=arch["input_shape"], loss=arch.get("loss", "softmax_cross_entropy"),
                    dtype=dtype, rng=rng, init=rng is not None, name=arch.get("name", "custom"),
                    dataset=arch.get("dataset", "mnist"))
@@ -152,6 +182,7 @@ class Sequential:
         """A copy of this model computing in ``dtype`` (float64 for gradient checks)."""
         new = Sequential.from_architecture(self.architecture(), dtype=dtype)
         new.load_state_dict(self.state_dict())
+        new.set_rng_state(self.rng_state())
         return new
 
     def copy(self) -> Sequential:
@@ -173,6 +204,47 @@ class Sequential:
 
         save_model(path, self, recipe, metrics)
 
+    # -- randomness -------------------------------------------------------
+    def set_rng(self, rng: np.random.Generator) -> None:
+        """Give the model (and every layer: ``layer.rng``) this generator."""
+        self.rng = rng
+        for layer in self.layers:
+            layer.set_rng(rng)
+
+    @property
+    def uses_rng(self) -> bool:
+        return any(layer.uses_rng for layer in self.layers)
+
+    def rng_state(self) -> dict:
+        """The generator's state, a JSON-able dict (NumPy's
+        ``bit_generator.state``): save it with a checkpoint and give it to
+        :meth:`set_rng_state` to resume with the very same random draws."""
+        return self.rng.bit_generator.state
+
+    def set_rng_state(self, state: dict) -> None:
+        """Restore the generator from a :meth:`rng_state` dict."""
+        name = type(self.rng.bit_generator).__name__
+        if not isinstance(state, dict) or state.get("bit_generator") != name:
+            got = state.get("bit_generator") if isinstance(state, dict) else type(state).__name__
+            raise ConfigError(f"random generator state is for {got!r}; this model's generator is {name}")
+        self.rng.bit_generator.state = state
+
+    # -- weight decay -----------------------------------------------------
+    def decay_mask(self) -> np.ndarray:
+        """Boolean mask over ``flat_params``: True where weight decay applies
+        by default (weight matrices and kernels, ``layer.decays(name)``);
+        False for biases, normalisation scales and shifts, position
+        embeddings and the alignment padding."""
+        mask = np.zeros(self.flat_params.size, dtype=bool)
+        base = self.flat_params.__array_interface__["data"][0]
+        item = self.flat_params.itemsize
+        for _, layer, key in self._entries:
+            if layer.decays(key):
+                p = layer.params[key]
+                off = (p.__array_interface__["data"][0] - base) // item
+                mask[off:off + p.size] = True
+        return mask
+
     # -- parameters -------------------------------------------------------
     def named_parameters(self):
         """[(name, param, grad), ...] in file order."""
@@ -182,14 +254,19 @@ class Sequential:
         """The number of trainable values (the sum of every parameter's size)."""
         return sum(p.size for _, p, _ in self.named_parameters())
 
+    def named_buffers(self):
+        """[(name, buffer), ...] in file order (after the parameters in files)."""
+        return [(f"{i}.{k}", b) for i, layer in enumerate(self.layers) for k, b in layer.buffers.items()]
+
     def state_dict(self) -> dict[str, np.ndarray]:
-        """{name: copy of the parameter}, names as in :meth:`named_parameters`."""
-        return {n: p.copy() for n, p, _ in self.named_parameters()}
+        """Copies of every parameter and every buffer, by name."""
+        return {**{n: p.copy() for n, p, _ in self.named_parameters()},
+                **{n: b.copy() for n, b in self.named_buffers()}}
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
-        """Copy ``state`` (names and shapes as :meth:`state_dict`'s) into the
-        parameters; a missing, extra or misshapen array raises ShapeError."""
-        mine = {n: p for n, p, _ in self.named_parameters()}
+        """Parameters and buffers, by name, copied in place."""
+        buffers = dict(self.named_buffers())
+        mine = {**{n: p for n, p, _ in self.named_parameters()}, **buffers}
         if set(mine) != set(state):
             missing, extra = sorted(set(mine) - set(state)), sorted(set(state) - set(mine))
             raise ShapeError(f"parameters do not match the architecture: missing {missing}, unexpected {extra}")
@@ -197,7 +274,11 @@ class Sequential:
             if tuple(state[n].shape) != p.shape:
                 raise ShapeError(f"parameter {n}: shape {tuple(state[n].shape)} in the file, "
                                  f"{p.shape} in the architecture")
-            p[...] = state[n]
+            if n in buffers:
+                i, _, key = n.partition(".")
+                self.layers[int(i)].set_buffer(key, state[n])
+            else:
+                p[...] = state[n]
 
     def zero_grad(self) -> None:
         """Start a new accumulation: the next backward's gradients replace the old."""
