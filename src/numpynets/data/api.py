@@ -22,7 +22,7 @@ __all__ = ["load", "batches", "DATASETS", "Split"]
 
 
 def _mnist(data_dir, download: bool) -> tuple[Split, Split]:
-    mn = load_mnist(data_dir, val_fraction=0.0, download_missing=download, log=lambda *_: None)
+    mn = load_mnist(data_dir, val_fraction=0.0, download_missing=download)    # says what it downloads
     return mn.train, mn.test                       # (60000, 28, 28) / (10000, 28, 28) float32, y int64
 
 
