@@ -134,8 +134,8 @@ class Sequential:
                 shape = tuple(layer.output_shape(shape))
             except ShapeError as exc:
                 source = "the model input" if i == 0 else f"layer {i - 1} ({self.layers[i - 1].describe()})"
-                raise ShapeError(f"layers do not connect: layer {i} gets samples of shape {shape} from "
-                                 f"{source}: {exc}") from None                    # exc names layer i
+                # exc names layer i and both shapes ("input of shape (512,) does not fit; expected ...")
+                raise ShapeError(f"layer {i}: {exc}; its input comes from {source}") from None
         return shape
 
     # -- construction -----------------------------------------------------
