@@ -87,6 +87,8 @@ class Conv2D(Layer):
     Derivation: docs/layers/conv2d.md
     """
 
+    decayed = frozenset({"W"})                            # weight decay: the kernels, not the bias
+
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1,
                  padding: int = 0, init: str = "xavier", bias: bool = True):
         super().__init__()

@@ -18,6 +18,8 @@ class Linear(Layer):
     Derivation: docs/layers/linear.md
     """
 
+    decayed = frozenset({"W"})                            # weight decay: the matrix, not the bias
+
     def __init__(self, in_features: int, out_features: int, init: str = "xavier", bias: bool = True):
         super().__init__()
         self.in_features, self.out_features = int(in_features), int(out_features)
