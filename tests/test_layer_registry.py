@@ -147,7 +147,10 @@ def test_index_lists_every_page():
     assert not missing, f"docs/layers/README.md does not link to: {missing}"
 
 
-@pytest.mark.parametrize("page", sorted(PAGES.glob("*.md")), ids=lambda p: p.name)
+MATH_PAGES = sorted(PAGES.glob("*.md")) + [ROOT / "docs" / "tutorial.md"]
+
+
+@pytest.mark.parametrize("page", MATH_PAGES, ids=lambda p: p.name)
 def test_math_blocks_are_closed(page):
     r"""Display math ($$ ... $$) opens and closes on lines of its own, and
     inline $...$ pairs up on each line: an odd count renders the rest of
@@ -174,6 +177,30 @@ def test_math_blocks_are_closed(page):
             bare = re.sub(r"`[^`]*`", "", line)             # $ inside inline code is not math
             assert bare.count("$") % 2 == 0, f"{page.name}:{number}: unpaired $"
     assert display % 2 == 0, f"{page.name}: a $$ block is never closed"
+
+
+def _math_pieces(text: str) -> list[str]:
+    """The display blocks and inline formulas of a page, outside code."""
+    text = re.sub(r"^```.*?^```", "", text, flags=re.S | re.M)      # fenced code
+    text = re.sub(r"`[^`\n]*`", "", text)                           # inline code
+    pieces = re.findall(r"^\$\$\n(.*?)^\$\$", text, flags=re.S | re.M)
+    text = re.sub(r"^\$\$\n.*?^\$\$", "", text, flags=re.S | re.M)
+    return pieces + re.findall(r"\$([^$]+)\$", text)
+
+
+@pytest.mark.parametrize("page", MATH_PAGES, ids=lambda p: p.name)
+def test_formulas_balance_their_braces(page):
+    """Every formula closes its braces and pairs each \\left with a \\right:
+    MathJax shows an error box instead of the formula otherwise."""
+    for formula in _math_pieces(page.read_text(encoding="utf-8")):
+        bare = formula.replace("\\{", "").replace("\\}", "")
+        depth = 0
+        for ch in bare:
+            depth += {"{": 1, "}": -1}.get(ch, 0)
+            assert depth >= 0, f"{page.name}: a }} closes nothing in: {formula.strip()}"
+        assert depth == 0, f"{page.name}: an unclosed {{ in: {formula.strip()}"
+        lefts, rights = len(re.findall(r"\\left\b", formula)), len(re.findall(r"\\right\b", formula))
+        assert lefts == rights, f"{page.name}: \\left without \\right in: {formula.strip()}"
 
 
 def test_a_gradcheck_mark_that_checks_nothing_fails(pytester):
