@@ -107,7 +107,7 @@ def options_from_args(args):
     sched = schedule_overrides(args, resolve(opts)[1].schedule)
     if sched is not None:
         opts.overrides["schedule"] = sched
-        opts.schedule_config = None                    # folded into sched
+        # the file's schedule is folded into sched; its activation (if any) still applies
     return opts
 
 
