@@ -19,6 +19,7 @@ def _linear(rng, shape_in, n_out, init="xavier"):
     return layer
 
 
+@pytest.mark.gradcheck("linear")
 @pytest.mark.parametrize("shape", [(5, 7), (3, 4, 6)])        # rows, and (N, T, D) tokens
 def test_linear(rng, shape):
     x = rng.standard_normal(shape)
@@ -27,6 +28,7 @@ def test_linear(rng, shape):
     assert max(errs.values()) < TOL, errs
 
 
+@pytest.mark.gradcheck("linear")
 def test_linear_without_bias(rng):
     layer = Linear(4, 3, bias=False)
     layer.reset_parameters(rng)
@@ -34,6 +36,7 @@ def test_linear_without_bias(rng):
     assert set(errs) == {"x", "W"} and max(errs.values()) < TOL
 
 
+@pytest.mark.gradcheck("relu", "sigmoid", "tanh")
 @pytest.mark.parametrize("cls", [ReLU, Sigmoid, Tanh])
 def test_activations(rng, cls):
     x = rng.standard_normal((6, 9)) * 3
@@ -42,6 +45,7 @@ def test_activations(rng, cls):
     assert errs["x"] < TOL, errs
 
 
+@pytest.mark.gradcheck("flatten")
 def test_flatten(rng):
     x = rng.standard_normal((2, 3, 4, 5))
     layer = Flatten()
@@ -63,6 +67,7 @@ def test_sigmoid_is_stable_for_large_inputs():
     np.testing.assert_allclose(y, [[0.0, 0.5, 1.0]])
 
 
+@pytest.mark.gradcheck("softmax_cross_entropy")
 def test_softmax_cross_entropy_gradient(rng):
     logits = rng.standard_normal((7, 10)) * 2
     y = rng.integers(0, 10, 7)
@@ -82,6 +87,7 @@ def test_softmax_cross_entropy_values_and_stability():
     assert d.dtype == np.float32 and np.all(np.isfinite(d))
 
 
+@pytest.mark.gradcheck("mse")
 def test_mse_gradient(rng):
     pred, target = rng.standard_normal((5, 3)), rng.standard_normal((5, 3))
     loss, d = mse(pred, target)

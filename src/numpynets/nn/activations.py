@@ -13,7 +13,10 @@ from .special import erf
 
 @register("relu")
 class ReLU(Layer):
-    """y = max(x, 0);  dy/dx = 1 where x > 0, else 0 (0 at x = 0, as the original)."""
+    """y = max(x, 0);  dy/dx = 1 where x > 0, else 0 (0 at x = 0, as the original).
+
+    Derivation: docs/layers/relu.md
+    """
 
     def forward(self, x, training=False):
         y = np.maximum(x, 0)
@@ -31,6 +34,8 @@ class Sigmoid(Layer):
     Computed as (1 + tanh(x/2)) / 2, the same function: tanh never overflows,
     so no branch on the sign of x is needed (3 array operations: this layer
     runs 8 million times in the original XOR recipe).
+
+    Derivation: docs/layers/sigmoid.md
     """
 
     def forward(self, x, training=False):
@@ -47,7 +52,10 @@ class Sigmoid(Layer):
 
 @register("tanh")
 class Tanh(Layer):
-    """y = tanh(x);  dy/dx = 1 - y^2."""
+    """y = tanh(x);  dy/dx = 1 - y^2.
+
+    Derivation: docs/layers/tanh.md
+    """
 
     def forward(self, x, training=False):
         self.y = np.tanh(x)
@@ -60,7 +68,10 @@ class Tanh(Layer):
 @register("flatten")
 class Flatten(Layer):
     """(N, C, H, W) -> (N, C*H*W) in channel-major order (index c*H*W + h*W + w),
-    the order the original CNN uses for its fully connected weights."""
+    the order the original CNN uses for its fully connected weights.
+
+    Derivation: docs/layers/flatten.md
+    """
 
     def output_shape(self, input_shape):
         return (int(np.prod(input_shape)),)

@@ -14,6 +14,8 @@ class Linear(Layer):
 
     ``W`` is stored ``[in][out]`` (row-major), the original project's layout,
     so its files map onto ours without a transpose.
+
+    Derivation: docs/layers/linear.md
     """
 
     decayed = frozenset({"W"})                            # weight decay: the matrix, not the bias

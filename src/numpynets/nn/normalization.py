@@ -23,6 +23,8 @@ class LayerNorm(Layer):
     the projection of ``g`` that removes the two directions normalisation
     cannot see (a shift of the row, and a rescaling of it). The parameters
     get ``dgamma = sum dy * xh`` and ``dbeta = sum dy`` over all rows.
+
+    Derivation: docs/layers/layer_norm.md
     """
 
     def __init__(self, dim: int, eps: float = 1e-5):

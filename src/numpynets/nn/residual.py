@@ -18,6 +18,8 @@ class Residual(Layer):
     Parameters are the sub-layers', named ``"<i>.<name>"`` (``"1.Wq"``);
     :meth:`bind` hands each flat-buffer view down to the sub-layer that owns
     it, so the sub-layers compute on the model's buffers directly.
+
+    Derivation: docs/layers/residual.md
     """
 
     def __init__(self, layers: list):
