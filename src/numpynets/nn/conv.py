@@ -53,6 +53,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from ..checks import whole
 from .init import initialise
 from .layer import Layer, register
 
@@ -63,11 +64,7 @@ def _out_size(size: int, kernel: int, stride: int, padding: int = 0) -> int:
 
 
 def _positive_int(value, name: str, layer: str, minimum: int = 1) -> int:
-    from ..errors import ConfigError
-
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ConfigError(f"{layer}: {name} must be a whole number >= {minimum}, got {value!r}")
-    return int(value)
+    return whole(value, f"{layer}: {name}", low=minimum)
 
 
 # --------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..checks import whole
 from .init import initialise
 from .layer import Layer, register
 
@@ -18,7 +19,8 @@ class Linear(Layer):
 
     def __init__(self, in_features: int, out_features: int, init: str = "xavier", bias: bool = True):
         super().__init__()
-        self.in_features, self.out_features = int(in_features), int(out_features)
+        self.in_features = whole(in_features, "linear: in_features")
+        self.out_features = whole(out_features, "linear: out_features")
         self.init, self.bias = init, bool(bias)
         self._add_param("W", (self.in_features, self.out_features))
         if self.bias:

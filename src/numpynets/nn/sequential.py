@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ShapeError
+from ..checks import whole
+from ..errors import ConfigError, ShapeError
 from .layer import Layer, layer_from_config
 from .losses import PER_SAMPLE, get_loss, softmax
 
@@ -23,7 +24,9 @@ class Sequential:
     def __init__(self, layers: list[Layer], input_shape, loss: str = "softmax_cross_entropy",
                  dtype=np.float32, rng: np.random.Generator | None = None):
         self.layers = list(layers)
-        self.input_shape = tuple(int(s) for s in input_shape)
+        if isinstance(input_shape, (str, bytes)) or not hasattr(input_shape, "__iter__"):
+            raise ConfigError(f"input_shape must be a list of sizes, got {input_shape!r:.60}")
+        self.input_shape = tuple(whole(s, "input_shape: each size") for s in input_shape)
         self.loss_name = loss
         self.loss_fn = get_loss(loss)
         shape = self.input_shape
