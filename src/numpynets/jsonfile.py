@@ -72,3 +72,15 @@ def read_json(path, what: str):
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not valid JSON (not UTF-8 text); fix the file") from None
     return loads(text, str(path))
+
+
+def finite(obj):
+    """``obj`` with every non-finite float replaced by ``None``, so that it
+    can be written with ``allow_nan=False`` and read back by :func:`loads`."""
+    if isinstance(obj, dict):
+        return {k: finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
