@@ -2,8 +2,10 @@
 
 Every parameter of every layer is a view into ``self.flat_params`` and every
 gradient a view into ``self.flat_grads`` (the layout llm.c uses). Zeroing the
-gradients is one ``fill``, and an optimizer updates the whole model with a
-handful of vectorised operations instead of a loop over tensors. The order of
+gradients writes zeros into every gradient (:meth:`zero_grad`: one pass of
+fills over the flat gradient buffer), so a step taken without a backward applies no
+gradient, never the previous batch's; an optimizer updates the whole model
+with a handful of vectorised operations instead of a loop over tensors. The order of
 ``named_parameters()`` (``"0.W", "0.b", "2.W", ...``: layer index, then the
 layer's own order) is fixed; it is the order in model files.
 """
@@ -98,7 +100,11 @@ class Sequential:
             p[...] = state[n]
 
     def zero_grad(self) -> None:
-        for layer in self.layers:                          # a Linear only marks its gradients stale
+        """Every gradient becomes zero: each layer fills its own views of the
+        flat buffer (together, one pass over it), and a layer that can then
+        overwrite instead of accumulate on its next backward notes it (a
+        Linear)."""
+        for layer in self.layers:
             layer.zero_grad()
 
     # -- computation ------------------------------------------------------
