@@ -16,8 +16,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from needs import need_module
 
-pytest.importorskip("matplotlib")
+need_module("matplotlib", "pip install -e '.[test]'")
 
 from PIL import Image  # noqa: E402
 
