@@ -216,6 +216,11 @@ def test_schedule_numbers_out_of_range_are_refused_at_parse_time(config):
         schedule_from_dict(config)
 
 
+def test_a_growing_factor_gives_infinity_not_an_overflow_error():
+    s = schedule_from_dict({"scheduler_type": "exponential", "decay_rate": 1e6})
+    assert s.lr(0.1, 60, 100) == math.inf              # 1e6 ** 60 overflows a float: the run diverges
+
+
 def test_schedule_file_with_infinity_or_huge_numbers_fails_before_the_run_folder(tmp_path, capsys):
     for text in ('{"scheduler_type": "constant", "warmup_epochs": Infinity}',
                  '{"scheduler_type": "step_decay", "step_size": 1e-320}',

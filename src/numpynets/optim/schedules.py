@@ -33,6 +33,16 @@ from ..errors import ConfigError
 from ..jsonfile import read_json
 
 MAX_EPOCHS = 1e9          # an epoch count (step size, T_max, warm-up) beyond this is a damaged file
+MAX_FACTOR = 1e6          # a decay factor (gamma, decay_rate) beyond this is one too
+
+
+def _power(base: float, exponent: float) -> float:
+    """base ** exponent, infinite rather than an OverflowError (a growing
+    factor makes the run diverge, which the training loop reports)."""
+    try:
+        return base ** exponent
+    except OverflowError:
+        return math.inf
 
 KINDS = ("constant", "step", "exponential", "cosine")
 _ORIGINAL_NAMES = {"constant": "constant", "step_decay": "step", "exponential": "exponential",
@@ -61,8 +71,8 @@ class Schedule:
         real(self.step_size, where + "step_size", low=0, low_open=True, high=MAX_EPOCHS)
         if self.step_size < 1e-6:
             raise ConfigError(f"{where}step_size must be at least 1e-6 epochs, got {self.step_size}")
-        real(self.gamma, where + "gamma", low=0, high=1)
-        real(self.decay_rate, where + "decay_rate", low=0, high=1)
+        real(self.gamma, where + "gamma", low=0, high=MAX_FACTOR)
+        real(self.decay_rate, where + "decay_rate", low=0, high=MAX_FACTOR)
         real(self.min_lr, where + "min_lr", low=0)
         if self.t_max is not None:
             real(self.t_max, where + "T_max", low=0, low_open=True, high=MAX_EPOCHS)
@@ -78,9 +88,9 @@ class Schedule:
         if self.kind == "constant":
             return lr0
         if self.kind == "step":
-            return lr0 * self.gamma ** math.floor(t / self.step_size + 1e-9)
+            return lr0 * _power(self.gamma, math.floor(t / self.step_size + 1e-9))
         if self.kind == "exponential":
-            return lr0 * self.decay_rate ** t
+            return lr0 * _power(self.decay_rate, t)
         t_max = self.t_max if self.t_max is not None else max(total_epochs - w, 1e-9)
         t = min(t, t_max)
         lo = min(self.min_lr, lr0)
