@@ -54,6 +54,7 @@ import math
 
 import numpy as np
 
+from ..checks import whole
 from ..errors import ConfigError
 from .fastsum import dot_last, sum_last, sum_leading
 from .init import initialise
@@ -78,7 +79,7 @@ class SelfAttention(Layer):
 
     def __init__(self, dim: int, heads: int = 1, init: str = "xavier"):
         super().__init__()
-        self.dim, self.heads, self.init = int(dim), int(heads), init
+        self.dim, self.heads, self.init = whole(dim, "self_attention: dim"), whole(heads, "self_attention: heads"), init
         if self.heads < 1 or self.dim % self.heads:
             raise ConfigError(f"self_attention: width {dim} does not split into {heads} heads; "
                               "choose a number of heads that divides the width")
