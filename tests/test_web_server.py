@@ -379,10 +379,18 @@ def serve_cli(args, cwd, timeout=60):
 
 
 def test_ctrl_c_stops_cleanly(site, tmp_path):
+    """Served from the original project's .bin file (any model file works), then Ctrl-C."""
+    from numpynets.io.original_models import write_original
+
     _, paths = site
-    server = ServerProcess([paths["mlp-2"]], tmp_path)
+    write_original(tmp_path / "mnist_model.bin", Recognizer.load(paths["mlp-2"]).model)
+    server = ServerProcess([tmp_path / "mnist_model.bin"], tmp_path)
     assert server.url.startswith("http://127.0.0.1:")
-    assert request(server.port, "GET", "/api/model")[1]["name"] == "mlp"
+    info = request(server.port, "GET", "/api/model")[1]
+    assert info["name"] == "mlp" and info["file"].endswith("mnist_model.bin")
+    x = digits(1)[0]
+    r = request(server.port, "POST", "/api/predict", {"pixels": [float(v) for v in x.ravel()]})[1]
+    assert np.allclose(r["probabilities"], reference(site, "mlp-2").probabilities(x[None])[0], atol=1e-6)
     keepalive = socket.create_connection(("127.0.0.1", server.port))       # an idle client must not hold it up
     server.proc.send_signal(signal.SIGINT)
     out, err = server.proc.communicate(timeout=20)
