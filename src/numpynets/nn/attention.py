@@ -74,7 +74,11 @@ class SelfAttention(Layer):
     Set ``keep_attention = True`` to keep the softmax weights of the last
     forward pass in ``last_attention`` (N, H, T, T), for attention maps; it
     keeps a reference, so it costs nothing, and nothing is kept otherwise.
+
+    Derivation: docs/layers/self_attention.md
     """
+
+    decayed = frozenset({"Wq", "Wk", "Wv"})               # weight decay: the projections, not biases
 
     def __init__(self, dim: int, heads: int = 1, init: str = "xavier"):
         super().__init__()
