@@ -220,3 +220,23 @@ class Swish(Layer):
         d *= s
         d *= dout
         return d
+
+
+# Activation names a model option or a training config may give (the
+# original's activation_function values, plus sigmoid), with the layer type.
+ACTIVATIONS = {"relu": "relu", "leaky_relu": "leaky_relu", "elu": "elu", "gelu": "gelu", "swish": "swish",
+               "silu": "swish", "tanh": "tanh", "sigmoid": "sigmoid"}
+
+
+def activation_config(spec) -> dict:
+    """The layer config of an activation given by name (``"gelu"``) or as a
+    layer config (``{"type": "leaky_relu", "alpha": 0.1}``), validated."""
+    from .layer import layer_from_config
+
+    cfg = {"type": spec} if isinstance(spec, str) else dict(spec) if isinstance(spec, dict) else None
+    name = str(cfg.get("type", "")).lower() if cfg else repr(spec)
+    if cfg is None or name not in ACTIVATIONS:
+        raise ConfigError(f"unknown activation {name if cfg else repr(spec)!r}; choose one of "
+                          f"{', '.join(ACTIVATIONS)}")
+    cfg["type"] = ACTIVATIONS[name]
+    return layer_from_config(cfg).config()
