@@ -190,8 +190,9 @@ def _math_pieces(text: str) -> list[str]:
 
 @pytest.mark.parametrize("page", MATH_PAGES, ids=lambda p: p.name)
 def test_formulas_balance_their_braces(page):
-    """Every formula closes its braces and pairs each \\left with a \\right:
-    MathJax shows an error box instead of the formula otherwise."""
+    """Every formula closes its braces and pairs each \\left with a \\right
+    (MathJax shows an error box instead of the formula otherwise), and has
+    no ``<`` right before a letter (GitHub's sanitiser takes it for a tag)."""
     for formula in _math_pieces(page.read_text(encoding="utf-8")):
         bare = formula.replace("\\{", "").replace("\\}", "")
         depth = 0
@@ -201,6 +202,8 @@ def test_formulas_balance_their_braces(page):
         assert depth == 0, f"{page.name}: an unclosed {{ in: {formula.strip()}"
         lefts, rights = len(re.findall(r"\\left\b", formula)), len(re.findall(r"\\right\b", formula))
         assert lefts == rights, f"{page.name}: \\left without \\right in: {formula.strip()}"
+        assert not re.search(r"<[A-Za-z/!?]", formula), \
+            f"{page.name}: '<' before a letter reads as an HTML tag on GitHub; write '< ' in: {formula.strip()}"
 
 
 def test_a_gradcheck_mark_that_checks_nothing_fails(pytester):
