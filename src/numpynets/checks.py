@@ -29,13 +29,13 @@ def whole(value, name: str, low: int | None = 1, high: int | None = MAX_WHOLE, e
     integral float such as ``3.0``; never a bool, ``3.7``, NaN or infinity)
     with ``low <= value <= high``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise error(f"{name} must be a whole number, got {_show(value)}")
+        raise error(f"{name} must be a whole number, got {show(value)}")
     if isinstance(value, numbers.Integral):
         v = int(value)
     else:
         f = float(value)
         if not math.isfinite(f) or f != int(f):
-            raise error(f"{name} must be a whole number, got {_show(value)}")
+            raise error(f"{name} must be a whole number, got {show(value)}")
         v = int(f)
     _in_range(v, name, low, high, error)
     return v
@@ -48,33 +48,38 @@ def real(value, name: str, low: float | None = None, high: float | None = None,
     value`` when ``low_open``). Integers too large for a float are refused,
     not turned into ``inf``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise error(f"{name} must be a number, got {_show(value)}")
+        raise error(f"{name} must be a number, got {show(value)}")
     try:
         f = float(value)
     except OverflowError:
-        raise error(f"{name} is too large ({_show(value)})") from None
+        raise error(f"{name} is too large ({show(value)})") from None
     if not math.isfinite(f):
-        raise error(f"{name} must be a finite number, got {_show(value)}")
+        raise error(f"{name} must be a finite number, got {show(value)}")
     if low is not None and (f <= low if low_open else f < low):
-        raise error(f"{name} must be {'>' if low_open else '>='} {low}, got {_show(value)}")
+        raise error(f"{name} must be {'>' if low_open else '>='} {low}, got {show(value)}")
     if high is not None and f > high:
-        raise error(f"{name} must be <= {high}, got {_show(value)}")
+        raise error(f"{name} must be <= {high}, got {show(value)}")
     return f
 
 
 def _in_range(v: int, name: str, low, high, error) -> None:
     if low is not None and v < low:
-        raise error(f"{name} must be >= {low}, got {_show(v)}")
+        raise error(f"{name} must be >= {low}, got {show(v)}")
     if high is not None and v > high:
-        raise error(f"{name} must be <= {high:,}, got {_show(v)}")
+        raise error(f"{name} must be <= {high:,}, got {show(v)}")
 
 
-def _show(value) -> str:
-    """A short repr: a 4000-digit integer is shown by its length, not printed."""
+def show(value, limit: int = 60) -> str:
+    """A short repr for messages (one line, at most ``limit`` characters): a
+    4000-digit integer is shown by its length, a huge or deeply nested value
+    cut, never printed whole."""
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         v = int(value)
         if abs(v) >= 10 ** 15:
             return f"a {len(str(abs(v))) if abs(v) < 10 ** 4000 else 'more than 4000'}-digit integer"
         return str(v)
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    try:
+        text = repr(value)
+    except (RecursionError, ValueError):                # nested too deeply; an int too long to print
+        return "a value too large to show"
+    return text if len(text) <= limit else text[:limit - 3] + "..."

@@ -58,6 +58,8 @@ def parse_json(body: bytes) -> dict:
         raise BadRequest(400, "the JSON is nested too deeply") from None
     except json.JSONDecodeError as exc:
         raise BadRequest(400, f"the body is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+    except ValueError:                                  # an integer of more than 4,300 digits
+        raise BadRequest(400, "the JSON holds a number too long to read; send ordinary numbers") from None
     if not isinstance(obj, dict):
         raise BadRequest(400, f"send a JSON object, not a {type(obj).__name__}")
     return obj

@@ -36,6 +36,7 @@ from urllib.parse import unquote, urlsplit
 import numpy as np
 
 from ..errors import NumpynetsError
+from ..jsonfile import read_json
 from .recognizer import Recognizer, describe_run_model, run_models
 from .web_requests import MAX_BODY, BadRequest, parse_predict, parse_switch
 
@@ -109,8 +110,8 @@ def model_info(rec: Recognizer) -> dict:
     acc = (rec.meta.get("metrics") or {}).get("test_accuracy")
     if not isinstance(acc, (int, float)) and rec.path is not None:    # a run's config.json records it too
         try:
-            acc = (json.loads((rec.path.parent / "config.json").read_text()).get("result") or {}).get("test_accuracy")
-        except (OSError, ValueError, AttributeError):
+            acc = (read_json(rec.path.parent / "config.json", "run config").get("result") or {}).get("test_accuracy")
+        except (NumpynetsError, AttributeError):                   # strict: no NaN, no deep nesting
             acc = None
     return {"id": str(rec.path), "name": arch.get("name") or getattr(rec.model, "name", "model"),
             "file": str(rec.path), "run": rec.path.parent.name if rec.path else None,

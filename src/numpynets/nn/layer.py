@@ -52,6 +52,7 @@ import math
 
 import numpy as np
 
+from ..checks import show
 from ..errors import ConfigError, ShapeError
 
 LAYERS: dict[str, type[Layer]] = {}
@@ -178,15 +179,15 @@ ALIASES = {"silu": "swish"}
 def layer_from_config(cfg: dict) -> Layer:
     """Build a layer from ``{"type": "linear", "in_features": 784, ...}``."""
     if not isinstance(cfg, dict) or "type" not in cfg:
-        raise ConfigError(f"layer config {cfg!r} has no \"type\"; known types: {', '.join(sorted(LAYERS))}")
+        raise ConfigError(f"layer config {show(cfg)} has no \"type\"; known types: {', '.join(sorted(LAYERS))}")
     if not isinstance(cfg["type"], str):
-        raise ConfigError(f"layer \"type\" is a name such as \"linear\", got {str(cfg['type'])[:40]!r}")
+        raise ConfigError(f"layer \"type\" is a name such as \"linear\", got {show(cfg['type'])}")
     kind = cfg["type"].lower()
     kind = ALIASES.get(kind, kind)
     if kind not in LAYERS:
-        raise ConfigError(f"unknown layer type {cfg['type']!r}; known types: {', '.join(sorted(LAYERS))}")
+        raise ConfigError(f"unknown layer type {show(cfg['type'])}; known types: {', '.join(sorted(LAYERS))}")
     kwargs = {k: v for k, v in cfg.items() if k != "type"}
     try:
         return LAYERS[kind](**kwargs)
     except TypeError as exc:
-        raise ConfigError(f"layer {kind!r}: bad fields {sorted(kwargs)} ({exc})") from None
+        raise ConfigError(f"layer {show(kind)}: bad fields {show(sorted(kwargs), 200)} ({str(exc)[:200]})") from None
