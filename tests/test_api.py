@@ -178,12 +178,20 @@ def one_step(opt_factory, seed=0):
     ("adamw", nn.optim.AdamW, {"weight_decay": 0.01}),
 ])
 def test_optimizer_of_a_model_is_bit_for_bit_the_flat_buffer_one(name, cls, kw):
-    """The model form and make_optimizer (the training loop's) update the
-    same flat buffer with the same arithmetic: identical bits."""
+    """The model form and make_optimizer as the training loop calls it (the
+    model's decay mask: weights decay, biases do not) update the same flat
+    buffer with the same arithmetic: identical bits. decay_mask="all" is the
+    --decay-all form."""
     a = one_step(lambda m: cls(m, lr=0.01, **kw))
-    b = one_step(lambda m: make_optimizer(name, [(m.flat_params, m.flat_grads)], 0.01, **kw))
+    b = one_step(lambda m: make_optimizer(name, [(m.flat_params, m.flat_grads)], 0.01, **kw,
+                                          decay_mask=[m.decay_mask()]))
     assert np.array_equal(a, b)
     assert not np.array_equal(a, mlp(seed=0).flat_params)           # it did move
+    c = one_step(lambda m: cls(m, lr=0.01, **kw, decay_mask="all"))
+    d = one_step(lambda m: make_optimizer(name, [(m.flat_params, m.flat_grads)], 0.01, **kw))
+    assert np.array_equal(c, d)
+    if kw.get("weight_decay"):
+        assert not np.array_equal(a, c)                              # the mask matters
 
 
 def test_adamw_is_adam_with_decoupled_decay():
