@@ -147,8 +147,9 @@ def test_mnist_interface_and_metadata(trained, mnist, tmp_path):
 
 
 def test_xor_takes_two_inputs_and_gives_one_output(tmp_path):
-    model = build({"name": "xor", "dataset": "xor", **__import__("numpynets.models.xor", fromlist=["x"]).architecture()},
-                  seed=3)
+    from numpynets.models import xor
+
+    model = build({"name": "xor", "dataset": "xor", **xor.architecture()}, seed=3)
     proto = to_onnx(model)
     (inp,), (out,) = proto.graph.input, proto.graph.output
     assert [d.dim_param or d.dim_value for d in inp.type.tensor_type.shape.dim] == ["N", 2]

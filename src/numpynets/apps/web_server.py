@@ -149,6 +149,8 @@ class Handler(BaseHTTPRequestHandler):
         """Also what http.server itself calls (bad request line, unknown
         method, header too long): a JSON error instead of its HTML page."""
         self.close_connection = True
+        if code == HTTPStatus.NOT_IMPLEMENTED:                # the base class's answer to PUT, DELETE, ...:
+            code, message = 405, f"method {self.command} not allowed; use GET or POST"   # the client's error
         try:
             phrase = HTTPStatus(code).phrase
         except ValueError:
