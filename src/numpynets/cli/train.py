@@ -46,8 +46,9 @@ def add_parser(sub) -> None:
     h.add_argument("--weight-decay", type=float, help="SGD's L2 / AdamW's decoupled weight decay; it applies "
                    "to weight matrices and kernels only, not to biases, normalisation scales and shifts or "
                    "position embeddings (see --decay-all)")
-    h.add_argument("--decay-all", action="store_true", default=None,
-                   help="apply the weight decay to every parameter, biases and normalisation included")
+    h.add_argument("--decay-all", action=argparse.BooleanOptionalAction, default=None,
+                   help="apply the weight decay to every parameter, biases and normalisation included "
+                   "(the attention default recipe does, as it was tuned that way)")
     h.add_argument("--schedule", choices=KINDS, help="learning-rate schedule")
     h.add_argument("--schedule-config", metavar="F.json",
                    help="schedule from a JSON file (the original project's files work unchanged)")

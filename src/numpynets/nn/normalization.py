@@ -116,6 +116,8 @@ class BatchNorm(Layer):
 
     ``size`` may be left out of the config: it is then taken from the input
     (the features, or the channels) when the model is built.
+
+    Derivation: docs/layers/batchnorm.md
     """
 
     def __init__(self, size: int | None = None, momentum: float = 0.9, eps: float = 1e-5):
