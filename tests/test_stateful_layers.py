@@ -382,3 +382,21 @@ def test_train_then_evaluate_rebuilds_the_same_model(mnist_path, tmp_path, capsy
     model, _ = load_native(run / "model.safetensors")
     bn = next(l for l in model.layers if l.kind == "batchnorm")
     assert np.any(bn.buffers["running_var"] != 1)                  # trained statistics, not the initial ones
+
+
+def test_buffers_and_generator_inside_a_residual_block(rng, tmp_path):
+    arch = {"input_shape": [6], "layers": [
+        {"type": "linear", "in_features": 6, "out_features": 8},
+        {"type": "residual", "layers": [{"type": "batchnorm"}, {"type": "dropout", "p": 0.5},
+                                        {"type": "linear", "in_features": 8, "out_features": 8}]},
+        {"type": "linear", "in_features": 8, "out_features": 3}]}
+    model = build(arch, seed=0)
+    assert [n for n, _ in model.named_buffers()] == ["1.0.running_mean", "1.0.running_var"]
+    assert model.layers[1].sublayers[1].rng is model.rng
+    model.forward(rng.standard_normal((10, 6)), training=True)
+    save_model(tmp_path / "r.safetensors", model)
+    back, _ = load_native(tmp_path / "r.safetensors")
+    np.testing.assert_array_equal(back.layers[1].sublayers[0].buffers["running_var"],
+                                  model.layers[1].sublayers[0].buffers["running_var"])
+    x = rng.standard_normal((4, 6)).astype(np.float32)
+    np.testing.assert_array_equal(back.forward(x), model.forward(x))
