@@ -51,7 +51,9 @@ def add_parser(sub) -> None:
                    "(the attention default recipe does, as it was tuned that way)")
     h.add_argument("--schedule", choices=KINDS, help="learning-rate schedule")
     h.add_argument("--schedule-config", metavar="F.json",
-                   help="schedule from a JSON file (the original project's files work unchanged)")
+                   help="schedule from a JSON file (the original project's files work unchanged; its "
+                   "activation_function, leaky_relu_alpha and elu_alpha set the activation of mlp, cnn and "
+                   "the original's architecture files)")
     h.add_argument("--warmup", type=float, metavar="EPOCHS", help="linear warm-up length")
     h.add_argument("--schedule-per", choices=("epoch", "batch"), help="step the schedule per epoch or per batch")
     h.add_argument("--patience", type=int, help="early stopping: epochs without validation improvement")
