@@ -285,7 +285,7 @@ def read_original(path, kind: str | None = None, dtype=np.float32, d_model: int 
     layout = detect(path, kind, d_model, ff_dim)
     try:
         arch = _architecture(layout)
-        model = build(arch, seed=0, dtype=dtype)
+        model = build(arch, dtype=dtype, init=False)        # the file's values replace the zeros
     except NumpynetsError as exc:
         raise ModelFileError(f"{path}: {layout.describe()} does not make a numpynets model: {exc}") from None
     _load(model, layout, read_tensors(path, layout))

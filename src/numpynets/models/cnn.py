@@ -55,4 +55,9 @@ RECIPES = {
     "default": Recipe(epochs=3, batch_size=16, lr=0.01, optimizer="adam",
                       schedule={"kind": "cosine", "per": "batch", "min_lr": 0.0},
                       arch={"init": "xavier"}),
+    # time to 98 %: the default's optimizer and schedule with fewer, larger steps (issue 16: >= 98.0 %
+    # test accuracy on every seed in <= 0.5x the default's training seconds; see benchmarks/run_all.py)
+    "fast": Recipe(epochs=2, batch_size=64, lr=0.01, optimizer="adam",
+                   schedule={"kind": "cosine", "per": "batch", "min_lr": 0.0},
+                   arch={"init": "xavier"}),
 }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..checks import real, whole
 from ..errors import ConfigError
 from .fastsum import dot_last, sum_last, sum_leading
 from .layer import Layer, register
@@ -29,7 +30,8 @@ class LayerNorm(Layer):
 
     def __init__(self, dim: int, eps: float = 1e-5):
         super().__init__()
-        self.dim, self.eps = int(dim), float(eps)
+        self.dim = whole(dim, "layer_norm: dim")
+        self.eps = real(eps, "layer_norm: eps", low=0, low_open=True)
         self._add_param("gamma", (self.dim,))
         self._add_param("beta", (self.dim,))
         self.params["gamma"].fill(1)
