@@ -119,7 +119,7 @@ def run(args) -> int:
 
     summary = run_training(options_from_args(args))
     model = summary["model_obj"]
-    if getattr(model, "dataset", "mnist") == "xor" and "test_accuracy" in summary:
+    if model.dataset == "xor" and "test_accuracy" in summary:
         from ..data import xor_data
         from ..train.evaluate import truth_table
 

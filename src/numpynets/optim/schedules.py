@@ -97,6 +97,7 @@ class Schedule:
         return lo + (lr0 - lo) * (1 + math.cos(math.pi * t / t_max)) / 2
 
     def to_dict(self) -> dict:
+        """The schedule as the dict :func:`schedule_from_dict` reads back."""
         return asdict(self)
 
 
@@ -135,6 +136,7 @@ def schedule_from_dict(d: dict) -> Schedule:
 
 
 def load_schedule_config(path) -> Schedule:
+    """A schedule from a JSON file (ours, or the original project's scheduler files)."""
     d = read_json(path, "schedule config")
     try:
         return schedule_from_dict(d)
