@@ -103,6 +103,8 @@ def parse_image(value) -> np.ndarray | None:
             w, h = im.size
     except BadRequest:
         raise
+    except Image.DecompressionBombError:
+        raise BadRequest(400, f"\"image\" is far too large; at most {MAX_IMAGE_SIDE}x{MAX_IMAGE_SIDE} pixels") from None
     except Exception:                                             # noqa: BLE001 - any undecodable header
         raise BadRequest(400, "\"image\" is not a PNG Pillow can read") from None
     if w > MAX_IMAGE_SIDE or h > MAX_IMAGE_SIDE:

@@ -26,6 +26,7 @@ class Recipe:
     momentum: float = 0.0
     nesterov: bool = False
     weight_decay: float = 0.0
+    decay_all: bool = False              # weight decay on every parameter, not only weights and kernels
     betas: tuple = (0.9, 0.999)
     schedule: dict = field(default_factory=lambda: {"kind": "constant"})
     patience: int | None = None          # early stopping: epochs without improvement; None = off

@@ -114,9 +114,28 @@ def build(arch: dict, seed: int | np.random.Generator | None = 0, dtype=np.float
     return model
 
 
-def load_architecture_file(path) -> dict:
+def load_architecture_file(path, activation=None) -> dict:
+    """Our schema, or the original's (``"layer_type"``, translated by
+    :mod:`numpynets.models.original_arch` with ``activation`` between its
+    layers, ReLU when None)."""
+    from . import original_arch
+
     arch = read_json(path, "architecture file")
     if not isinstance(arch, dict):
         raise ConfigError(f"{path}: an architecture file holds a JSON object")
+    if original_arch.is_original(arch):
+        try:
+            return original_arch.translate(arch, activation, name=original_arch.name_from_path(path))
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+    if activation is not None:
+        raise ConfigError(f"{path}: this architecture names its own activation layers, so the training "
+                          f"config's activation_function ({activation['type']}) cannot apply; remove one of them")
     arch.setdefault("name", "custom")
     return arch
+
+
+def takes_activation(model: BuiltinModel) -> bool:
+    import inspect
+
+    return "activation" in inspect.signature(model.architecture).parameters

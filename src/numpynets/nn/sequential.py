@@ -139,16 +139,16 @@ class Sequential:
     def decay_mask(self) -> np.ndarray:
         """Boolean mask over ``flat_params``: True where weight decay applies
         by default (weight matrices and kernels, ``layer.decays(name)``);
-        False for biases, normalisation scales and shifts, position
-        embeddings and the alignment padding."""
+        False for biases, normalisation scales and shifts and position
+        embeddings. The alignment padding after a parameter (zeros that stay
+        zero) follows that parameter, so the mask changes only where the
+        decision does."""
         mask = np.zeros(self.flat_params.size, dtype=bool)
         base = self.flat_params.__array_interface__["data"][0]
         item = self.flat_params.itemsize
-        for _, layer, key in self._entries:
-            if layer.decays(key):
-                p = layer.params[key]
-                off = (p.__array_interface__["data"][0] - base) // item
-                mask[off:off + p.size] = True
+        starts = [(p.__array_interface__["data"][0] - base) // item for _, p, _ in self.named_parameters()]
+        for (_, layer, key), a, b in zip(self._entries, starts, [*starts[1:], mask.size]):
+            mask[a:b] = layer.decays(key)
         return mask
 
     # -- parameters -------------------------------------------------------
