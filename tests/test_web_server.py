@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -38,7 +39,9 @@ def digits(n: int = 50) -> np.ndarray:
         from numpynets.data.mnist import load_mnist_test
 
         return load_mnist_test(folder, log=lambda *a: None).x[:n]            # (n, 28, 28)
-    rng = np.random.default_rng(0)
+    if os.environ.get("CI"):
+        pytest.fail("MNIST not found: CI needs ../shared/mnist or $NUMPYNETS_DATA")
+    rng = np.random.default_rng(0)                                       # a local run without the data
     return rng.random((n, 28, 28), dtype=np.float32) * (rng.random((n, 28, 28)) > 0.8)
 
 
@@ -47,7 +50,6 @@ def site(tmp_path_factory):
     """A working folder with runs/: a CNN (newest, with its test accuracy in
     config.json), an MLP and an XOR model; and the server started with no
     MODEL (so it picks the newest run)."""
-    import os
     import time
 
     cwd = tmp_path_factory.mktemp("site")
@@ -371,8 +373,6 @@ def test_twenty_clients_times_twenty_five_requests(site):
 # -- the command line -----------------------------------------------------------------------------------
 
 def serve_cli(args, cwd, timeout=60):
-    import os
-
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     return subprocess.run([sys.executable, "-m", "numpynets", "serve", *map(str, args)], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout)
