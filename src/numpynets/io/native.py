@@ -25,6 +25,9 @@ from ..errors import ModelFileError, NumpynetsError
 
 FORMAT = "numpynets"
 FORMAT_VERSION = "1"
+# tensors named so are a resumable checkpoint's training state (optimizer
+# moments, see numpynets.train.checkpoint), not weights: loading skips them
+TRAINING_PREFIX = "training/"
 
 
 def atomic_save(path, writer) -> None:
@@ -36,9 +39,8 @@ def atomic_save(path, writer) -> None:
         raise NumpynetsError(f"{path}: cannot write ({exc.strerror or exc}); choose another output path") from None
 
 
-def save_model(path, model, recipe: dict | None = None, metrics: dict | None = None) -> None:
-    from safetensors.numpy import save_file
-
+def model_file_contents(model, recipe: dict | None = None, metrics: dict | None = None) -> tuple[dict, dict]:
+    """(tensors, string metadata) of the model file of ``model``."""
     tensors = {n: np.ascontiguousarray(p) for n, p, _ in model.named_parameters()}
     arch = model.architecture()
     arch["name"] = getattr(model, "name", "custom")
@@ -46,6 +48,13 @@ def save_model(path, model, recipe: dict | None = None, metrics: dict | None = N
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION,
             "architecture": json.dumps(arch),
             "recipe": json.dumps(recipe or {}), "metrics": json.dumps(metrics or {})}
+    return tensors, meta
+
+
+def save_model(path, model, recipe: dict | None = None, metrics: dict | None = None) -> None:
+    from safetensors.numpy import save_file
+
+    tensors, meta = model_file_contents(model, recipe, metrics)
     atomic_save(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
 
 
@@ -92,6 +101,7 @@ def load_native(path):
     from ..models.registry import build
 
     meta, tensors = read_native(path)
+    tensors = {n: t for n, t in tensors.items() if not n.startswith(TRAINING_PREFIX)}
     try:
         model = build(meta["architecture"], seed=0)
         for name, t in tensors.items():

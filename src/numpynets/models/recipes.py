@@ -59,11 +59,21 @@ class Recipe:
         return schedule_from_dict(self.schedule)
 
     def with_overrides(self, **kw) -> Recipe:
+        """A copy with the given fields set (``None``: keep this one's);
+        an unknown field is refused."""
         known = {f.name for f in fields(self)}
-        kw = {k: v for k, v in kw.items() if v is not None and k in known}
+        unknown = sorted(set(kw) - known)
+        if unknown:
+            raise ConfigError(f"unknown recipe field(s) {unknown}; known: {', '.join(sorted(known))}")
+        kw = {k: v for k, v in kw.items() if v is not None}
         if "arch" in kw:
             kw["arch"] = {**self.arch, **kw["arch"]}
         return replace(self, **kw).validate()
+
+    @classmethod
+    def from_options(cls, base: Recipe | None = None, **options) -> Recipe:
+        """``base`` (default: ``Recipe()``) with ``options`` set, validated."""
+        return (base if base is not None else cls()).with_overrides(**options)
 
     def to_dict(self) -> dict:
         d = asdict(self)
