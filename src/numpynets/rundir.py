@@ -56,7 +56,18 @@ class RunDir:
         return self.path / name
 
     def holds_run(self) -> bool:
-        return self.log.exists() or self.model.exists()
+        """Whether the folder holds anything of a run worth keeping: a model,
+        a checkpoint or a log with a row (a run stopped before its first
+        checkpoint leaves only a header, and the folder may be used again)."""
+        if self.model.exists() or self.checkpoint.exists():
+            return True
+        try:
+            with open(self.log, "rb") as f:
+                return len(f.read(1 << 16).split(b"\n", 1)[-1].strip()) > 0
+        except FileNotFoundError:
+            return False
+        except OSError:
+            return True
 
     def model_file(self) -> Path | None:
         """The first model file the folder holds (final, then best), or None."""

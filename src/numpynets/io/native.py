@@ -16,6 +16,7 @@ so an interrupted save never leaves a half-written model behind.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -51,11 +52,30 @@ def model_file_contents(model, recipe: dict | None = None, metrics: dict | None 
     return tensors, meta
 
 
-def save_model(path, model, recipe: dict | None = None, metrics: dict | None = None) -> None:
+def write_safetensors(path, tensors: dict, meta: dict) -> None:
+    """safetensors' ``save_file``, then synced to disk (a rename after it
+    never exposes a file whose bytes are still only in memory); a failed
+    write (disk full, file too large) is an ``OSError`` as for any file."""
+    import re
+
+    from safetensors import SafetensorError
     from safetensors.numpy import save_file
 
+    try:
+        save_file(tensors, path, metadata=meta)
+    except SafetensorError as exc:                             # "I/O error: File too large (os error 27)"
+        m = re.search(r"I/O error: (.*) \(os error (\d+)\)", str(exc))
+        raise (OSError(int(m.group(2)), m.group(1)) if m else OSError(str(exc))) from None
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def save_model(path, model, recipe: dict | None = None, metrics: dict | None = None) -> None:
     tensors, meta = model_file_contents(model, recipe, metrics)
-    atomic_save(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
+    atomic_save(path, lambda tmp: write_safetensors(tmp, tensors, meta))
 
 
 def read_native(path) -> tuple[dict, dict[str, np.ndarray]]:

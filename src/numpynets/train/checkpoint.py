@@ -31,13 +31,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 
 import numpy as np
 
 from ..atomic import replace_atomically
 from ..errors import NumpynetsError
-from ..io.native import TRAINING_PREFIX, model_file_contents
+from ..io.native import TRAINING_PREFIX, model_file_contents, write_safetensors
 from ..optim.optimizers import Optimizer
 
 VERSION = 1
@@ -132,8 +131,6 @@ def _join(value, tensors: dict):
 
 def save_checkpoint(run_dir, trainer, recipe_meta: dict | None = None) -> None:
     """Write ``run_dir.checkpoint`` for the trainer's completed epochs."""
-    from safetensors.numpy import save_file
-
     r = trainer.result
     tensors, meta = model_file_contents(trainer.model, recipe_meta,
                                         {"epoch": r.epochs, "checkpoint": True})
@@ -142,19 +139,11 @@ def save_checkpoint(run_dir, trainer, recipe_meta: dict | None = None) -> None:
     info = {"version": VERSION, "epoch": r.epochs, "total_epochs": trainer.recipe.epochs,
             "schedule": trainer.schedule.to_dict(), "train_seconds": r.train_seconds,
             "best_epoch": r.best_epoch, "best_val_loss": r.best_val_loss if math.isfinite(r.best_val_loss) else None,
-            "history": r.history, "last": r.last, "state": state}
+            "history": r.history, "last": r.last, "stopped": r.stopped, "message": r.message, "state": state}
     meta["training"] = json.dumps(info)
 
-    def writer(tmp):
-        save_file(tensors, tmp, metadata=meta)
-        fd = os.open(tmp, os.O_RDONLY)                     # on disk before the rename makes it the checkpoint
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
     try:
-        replace_atomically(run_dir.checkpoint, writer)
+        replace_atomically(run_dir.checkpoint, lambda tmp: write_safetensors(tmp, tensors, meta))
     except OSError as exc:
         kept = f"the run folder keeps epoch {_saved_epoch(run_dir)}" if run_dir.checkpoint.exists() else \
             "nothing was saved"
@@ -195,10 +184,17 @@ def read_checkpoint(run_dir):
     return model, info, training
 
 
-def restore(trainer, info: dict, tensors: dict) -> None:
+def restore(trainer, info: dict, tensors: dict, train_on: bool = True) -> None:
     """Put the trainer where the checkpoint left it: epoch, result so far,
-    optimizer, generators, callback counters."""
+    optimizer, generators, callback counters. With ``train_on`` false, a
+    run the checkpoint records as stopped (early stopping, target reached)
+    stays stopped: its fit only finishes."""
     r = trainer.result
+    stopped = info.get("stopped", "completed")
+    if not train_on and stopped in ("early_stopping", "target_reached"):
+        trainer.stopping, r.stopped, r.message = True, stopped, str(info.get("message", ""))
+    else:
+        trainer.stopping, r.stopped, r.message = False, "completed", ""
     r.epochs, r.train_seconds = info["epoch"], float(info.get("train_seconds", 0.0))
     r.best_epoch = info.get("best_epoch")
     r.best_val_loss = math.inf if info.get("best_val_loss") is None else float(info["best_val_loss"])

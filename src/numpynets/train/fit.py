@@ -92,7 +92,7 @@ class Trainer:
 
     def fit(self, train: Split) -> FitResult:
         X, Y = train.x, train.y                            # (N, ...) samples, (N, ...) targets
-        self.n, self.stopping = len(Y), False
+        self.n = len(Y)
         self.steps = -(-self.n // self.recipe.batch_size)  # the last batch may be partial
         # overflow on the way to a NaN loss is reported once, as divergence, not as NumPy warnings
         with np.errstate(over="ignore", invalid="ignore"):
@@ -101,14 +101,14 @@ class Trainer:
                     cb.on_fit_start(self)
                 step_hooks = [cb.on_step for cb in self.callbacks if _overrides(cb, "on_step")]
                 for epoch in range(self.epoch, self.recipe.epochs):
+                    if self.stopping:                      # a restored run that had stopped
+                        break
                     end = self._train_epoch(X, Y, epoch, step_hooks)
                     self.result.last = end.row
                     if end.keep:
                         self.result.history.append(end.row)
                     for cb in self.callbacks:
                         cb.on_epoch_end(self, end)
-                    if self.stopping:
-                        break
             except KeyboardInterrupt:
                 self.stop("interrupted", f"interrupted during epoch {self.epoch + 1}; saving what the run has")
             except TrainingDiverged as exc:

@@ -282,14 +282,18 @@ def resume_training(ropts: ResumeOptions, log=print) -> dict:
     except (NumpynetsError, TypeError) as exc:
         raise ConfigError(f"{run.config}: bad recipe ({exc}); the run cannot be resumed") from None
     done = info["epoch"]
+    result = config.get("result")
+    ended = isinstance(result, dict) and result.get("stopped") not in ("interrupted", None) and run.model.exists()
     if ropts.epochs is not None:
         if ropts.epochs <= done:
             raise ConfigError(f"--epochs {ropts.epochs}: the run has already completed {done} epochs; "
                               f"give a larger total")
         recipe = recipe.with_overrides(epochs=ropts.epochs)
-    elif done >= recipe.epochs:
-        raise ConfigError(f"{run}: the run has completed all its {recipe.epochs} epochs; "
+    elif ended and (done >= recipe.epochs or result.get("stopped") in ("early_stopping", "target_reached")):
+        raise ConfigError(f"{run}: the run has completed all its {done} epochs; "
                           f"give --epochs N (N > {done}) to train it further")
+    # else: an unfinished run (interrupted, killed, crashed) goes on; one
+    # stopped after its last epoch, or by early stopping, is only finished
     threads = resolve_threads(ropts.threads) if ropts.threads not in (None, "auto") else config["threads"]
     check_fits_dataset(model, config["dataset"], str(run))
     if ropts.save_original:
@@ -315,7 +319,7 @@ def resume_training(ropts: ResumeOptions, log=print) -> dict:
     trainer = _trainer(model, recipe, seeds(config["seed"])[1], val, run, runlog, ropts.progress, log,
                        recipe_meta, _log_every(ropts, recipe))
     try:
-        restore(trainer, info, tensors)
+        restore(trainer, info, tensors, train_on=ropts.epochs is not None)
     except BaseException:
         runlog.close()
         raise
