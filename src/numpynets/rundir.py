@@ -64,9 +64,9 @@ class RunDir:
         try:
             with open(self.log, "rb") as f:
                 return len(f.read(1 << 16).split(b"\n", 1)[-1].strip()) > 0
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return False
-        except OSError:
+        except OSError:                                    # unreadable: keep it
             return True
 
     def model_file(self) -> Path | None:

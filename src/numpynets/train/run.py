@@ -26,7 +26,7 @@ from ..models.recipes import Recipe
 from ..models.registry import MODELS, build, build_architecture, get_model, get_recipe, load_architecture_file
 from ..optim.schedules import load_schedule_config
 from ..rundir import RunDir
-from ..runtime import blas_threads, resolve_threads
+from ..runtime import auto_threads, blas_threads, resolve_threads
 from .callbacks import default_callbacks
 from .checkpoint import read_checkpoint, restore
 from .evaluate import check_fits_dataset, evaluate
@@ -171,6 +171,9 @@ def run_training(opts: TrainOptions, log=print) -> dict:
         _remove_if_empty(run.path, parent_too=not opts.out)
         raise
     load_seconds = time.perf_counter() - t_load
+    threads_auto = None                                # --threads auto: time this model's step with each count
+    if opts.threads in (None, "auto") and len(train):
+        threads, threads_auto = auto_threads(model, train.x[:recipe.batch_size], train.y[:recipe.batch_size])
     config = {
         "model": name, "recipe_name": recipe_name, "recipe": recipe.to_dict(), "architecture": arch,
         "seed": opts.seed, "dataset": dataset, "data_dir": str(folder) if folder else None,
@@ -180,6 +183,8 @@ def run_training(opts: TrainOptions, log=print) -> dict:
         "python": platform.python_version(), "machine": platform.machine(),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
+    if threads_auto:
+        config["threads_auto"] = threads_auto
     write_json(run.config, config)
     log(f"{name} ({recipe_name} recipe): {model.num_parameters():,d} parameters; "
         f"{len(train):,d} train / {config['val_samples']:,d} val / {len(test):,d} test samples; "
