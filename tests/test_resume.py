@@ -281,3 +281,26 @@ def test_fit_on_arrays(tmp_path):
         T.fit(build(ARCH, seed=0), (x, y), epochs=1, batch_sise=20, progress=False, log=None)
     with pytest.raises(ConfigError, match="one entry per sample"):
         T.fit(build(ARCH, seed=0), (x, y[:5]), epochs=1, progress=False, log=None)
+
+
+def test_dropout_and_batchnorm_resume_bit_identical(tmp_path, mnist_path, monkeypatch, capsys):
+    """A model with a Dropout generator and BatchNorm buffers (running
+    statistics): the checkpoint carries both (the generator through the
+    model's rng, the buffers in the model file), so the resumed run draws
+    the same masks and ends bit-identical."""
+    arch = {"name": "dropnet", "input_shape": [784], "loss": "softmax_cross_entropy", "layers": [
+        {"type": "linear", "in_features": 784, "out_features": 32}, {"type": "batchnorm", "size": 32},
+        {"type": "relu"}, {"type": "dropout", "p": 0.3}, {"type": "linear", "in_features": 32, "out_features": 10}]}
+    f = tmp_path / "arch.json"
+    f.write_text(json.dumps(arch))
+    flags = ["--limit", "400", "--epochs", "3", "--lr", "0.05", "--data-dir", str(mnist_path)]
+    assert train(tmp_path / "whole", str(f), flags) == 0
+    with monkeypatch.context() as m:
+        interrupt_at_step(m, 2 * 6 + 3)                                # 360 / 64 -> 6 steps per epoch: epoch 3
+        assert train(tmp_path / "cut", str(f), flags) == 130
+    ckpt = load_file(str(tmp_path / "cut" / "checkpoint.safetensors"))
+    assert "1.running_mean" in ckpt                                    # the BatchNorm buffer
+    assert "model_rng" in json.loads(load_meta(tmp_path / "cut" / "checkpoint.safetensors")["training"])["state"]
+    assert main(["train", "--resume", str(tmp_path / "cut"), "--no-progress"]) == 0
+    assert_same_tensors(tmp_path / "whole" / "model.safetensors", tmp_path / "cut" / "model.safetensors")
+    assert rows(tmp_path / "whole") == rows(tmp_path / "cut")
