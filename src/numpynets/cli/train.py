@@ -21,6 +21,12 @@ ARCH_FLAGS = [
     ("--residual", "residual", str, "attention: residual connections, on|off (original off)"),
     ("--layernorm", "layernorm", str, "attention: pre-norm LayerNorm, on|off (original off)"),
     ("--blocks", "blocks", int, "attention: attention + feed-forward blocks stacked (original 1)"),
+    ("--activation", "activation", str, "mlp, cnn: hidden activation: relu, leaky_relu, elu, gelu, swish "
+     "(or silu), tanh, sigmoid (default relu)"),
+    ("--dropout", "dropout", float, "mlp, cnn: dropout probability P in [0, 1) after the hidden activation "
+     "(mlp) or before the linear layer (cnn); off by default"),
+    ("--batchnorm", "batchnorm", bool, "mlp, cnn: BatchNorm between the hidden linear layer (mlp) or the "
+     "convolution (cnn) and its activation"),
 ]
 
 
@@ -41,7 +47,11 @@ def add_parser(sub) -> None:
     h.add_argument("--optimizer", choices=OPTIMIZERS)
     h.add_argument("--momentum", type=float)
     h.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=None)
-    h.add_argument("--weight-decay", type=float)
+    h.add_argument("--weight-decay", type=float, help="SGD's L2 / AdamW's decoupled weight decay; it applies "
+                   "to weight matrices and kernels only, not to biases, normalisation scales and shifts or "
+                   "position embeddings (see --decay-all)")
+    h.add_argument("--decay-all", action="store_true", default=None,
+                   help="apply the weight decay to every parameter, biases and normalisation included")
     h.add_argument("--schedule", choices=KINDS, help="learning-rate schedule")
     h.add_argument("--schedule-config", metavar="F.json",
                    help="schedule from a JSON file (the original project's files work unchanged)")
@@ -51,7 +61,8 @@ def add_parser(sub) -> None:
     h.add_argument("--min-delta", type=float, help="early stopping: smallest improvement that counts")
     a = p.add_argument_group("architecture")
     for flag, key, typ, help_ in ARCH_FLAGS:
-        a.add_argument(flag, dest=f"arch_{key}", type=typ, help=help_)
+        kind = {"action": "store_true", "default": None} if typ is bool else {"type": typ}
+        a.add_argument(flag, dest=f"arch_{key}", help=help_, **kind)
     r = p.add_argument_group("run")
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--limit", type=int, metavar="N", help="train on the first N images of the training file")
@@ -88,7 +99,7 @@ def options_from_args(args):
         raise ConfigError("train: give a MODEL (" + ", ".join(MODELS) + ", or an architecture .json file) "
                           "or --resume RUN_DIR")
     overrides = {k: getattr(args, k) for k in ("epochs", "batch_size", "lr", "optimizer", "momentum",
-                                               "nesterov", "weight_decay", "patience", "min_delta")}
+                                               "nesterov", "weight_decay", "patience", "min_delta", "decay_all")}
     arch_options = {key: getattr(args, f"arch_{key}") for _, key, _, _ in ARCH_FLAGS
                     if getattr(args, f"arch_{key}") is not None}
     schedule_flags = {k: v for k, v in (("kind", args.schedule), ("warmup_epochs", args.warmup),

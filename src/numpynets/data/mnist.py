@@ -146,7 +146,7 @@ def download(dest=None, mirrors=None, timeout: float = 30.0, log=print) -> Path:
             log(f"downloading {url}")
             try:
                 blob = fetch(url, timeout, max_bytes=size + size // 100 + 65536)
-                data, _ = gunzip_idx(blob, url)
+                data, _ = gunzip_idx(blob, url, max_size=size)
             except urllib.error.HTTPError as exc:
                 errors.append(f"{url}: HTTP {exc.code} {exc.reason}")
                 continue
@@ -204,7 +204,8 @@ def load_split(folder: Path, kind: str, verify: bool) -> tuple[np.ndarray, np.nd
         if path is None:
             raise DataError(f"{folder}: no {name} file; put the four MNIST files there "
                             "or run 'numpynets data --download'")
-        data, cut = read_idx_bytes(path)
+        # verified files must have the standard size: decompress no further
+        data, cut = read_idx_bytes(path, FILES[name][1] if verify else None)
         arr = parse_idx(data, str(path), cut)
         if verify:
             check_bytes(data, name, path)

@@ -57,7 +57,8 @@ def build_optimizer(model, recipe: Recipe) -> Optimizer:
     training code makes one."""
     return make_optimizer(recipe.optimizer, [(model.flat_params, model.flat_grads)], recipe.lr,
                           momentum=recipe.momentum, nesterov=recipe.nesterov,
-                          weight_decay=recipe.weight_decay, betas=recipe.betas)
+                          weight_decay=recipe.weight_decay, betas=recipe.betas,
+                          decay_mask=None if recipe.decay_all else [model.decay_mask()])
 
 
 class Trainer:

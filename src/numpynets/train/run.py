@@ -22,9 +22,11 @@ from ..errors import ConfigError, NumpynetsError, TrainingDiverged
 from ..io.native import save_model
 from ..io.original_models import original_kind, write_original
 from ..jsonfile import read_json
+from ..models.original_arch import config_activation
 from ..models.recipes import Recipe
-from ..models.registry import MODELS, build, build_architecture, get_model, get_recipe, load_architecture_file
-from ..optim.schedules import load_schedule_config
+from ..models.registry import (MODELS, build, build_architecture, get_model, get_recipe, load_architecture_file,
+                               takes_activation)
+from ..optim.schedules import schedule_from_dict
 from ..rundir import RunDir
 from ..runtime import auto_threads, blas_threads, resolve_threads
 from .callbacks import default_callbacks
@@ -70,15 +72,23 @@ def resolve(opts: TrainOptions) -> Resolved:
     """The architecture, recipe (validated), recipe name and dataset of the
     options: the built-in model's recipe, then the schedule file, then the
     schedule flags and the other overrides on top."""
+    # the schedule file, read once; the original's training configs may also
+    # name the activation between layers
+    sched_cfg = read_json(opts.schedule_config, "schedule config") if opts.schedule_config else None
+    activation = config_activation(sched_cfg, opts.schedule_config) if opts.schedule_config else None
     if opts.model in MODELS:
         spec = get_model(opts.model)
         recipe_name = opts.recipe or "default"
         recipe = get_recipe(spec, recipe_name)
         dataset = spec.dataset
-        arch_opts = {**recipe.arch, **opts.arch_options}
+        if activation is not None and not takes_activation(spec):
+            raise ConfigError(f"{opts.schedule_config}: names the activation {activation['type']}, but the "
+                              f"{spec.name} model has no activation option (mlp and cnn do)")
+        from_config = {"activation": activation} if activation is not None else {}
+        arch_opts = {**recipe.arch, **from_config, **opts.arch_options}     # --activation wins
         arch = build_architecture(spec, arch_opts)
     elif opts.model.endswith(".json") or Path(opts.model).is_file():
-        arch = load_architecture_file(opts.model)
+        arch = load_architecture_file(opts.model, activation)
         if opts.recipe not in (None, "default"):
             raise ConfigError(f"{opts.model}: an architecture file has only the default recipe")
         recipe_name, recipe = "default", Recipe()
@@ -87,11 +97,18 @@ def resolve(opts: TrainOptions) -> Resolved:
         raise ConfigError(f"unknown model {opts.model!r}; choose one of {', '.join(MODELS)} "
                           "or give an architecture .json file")
     overrides = dict(opts.overrides)
-    schedule = load_schedule_config(opts.schedule_config).to_dict() if opts.schedule_config else recipe.schedule
+    schedule = _schedule_file(sched_cfg, opts.schedule_config) if opts.schedule_config else recipe.schedule
     schedule = merge_schedule_flags(schedule, **opts.schedule_flags)
     if schedule is not recipe.schedule:
         overrides["schedule"] = schedule
     return Resolved(arch, recipe.with_overrides(**overrides), recipe_name, dataset)
+
+
+def _schedule_file(cfg, path) -> dict:
+    try:
+        return schedule_from_dict(cfg).to_dict()
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
 
 
 def merge_schedule_flags(schedule: dict, kind: str | None = None, warmup_epochs: float | None = None,
