@@ -13,3 +13,4 @@ lazily.
 __version__ = "0.1.0"
 
 from .errors import NumpynetsError  # noqa: F401
+from .train.fit import fit  # noqa: F401,E402  (nn.fit: the training API on arrays)
