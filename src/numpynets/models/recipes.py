@@ -82,6 +82,11 @@ class Recipe:
             kw["arch"] = {**self.arch, **kw["arch"]}
         return replace(self, **kw).validate()
 
+    @classmethod
+    def from_options(cls, base: Recipe | None = None, **options) -> Recipe:
+        """``base`` (default: ``Recipe()``) with ``options`` set, validated."""
+        return (base if base is not None else cls()).with_overrides(**options)
+
     def to_dict(self) -> dict:
         d = asdict(self)
         d["betas"] = list(self.betas)
