@@ -106,14 +106,13 @@ class ModelChoice:
 
 
 def model_info(rec: Recognizer) -> dict:
-    arch = rec.meta.get("architecture") or {}
     acc = (rec.meta.get("metrics") or {}).get("test_accuracy")
     if not isinstance(acc, (int, float)) and rec.path is not None:    # a run's config.json records it too
         try:
             acc = (read_json(rec.path.parent / "config.json", "run config").get("result") or {}).get("test_accuracy")
         except (NumpynetsError, AttributeError):                   # strict: no NaN, no deep nesting
             acc = None
-    return {"id": str(rec.path), "name": arch.get("name") or getattr(rec.model, "name", "model"),
+    return {"id": str(rec.path), "name": rec.model.name,
             "file": str(rec.path), "run": rec.path.parent.name if rec.path else None,
             "description": rec.meta.get("description"),
             "test_accuracy": float(acc) if isinstance(acc, (int, float)) else None,
