@@ -241,7 +241,7 @@ BAD_BODIES = [
     (json.dumps({"image": "data:image/png;base64,@@@"}).encode(), 400, "base64"),
     (json.dumps({"image": "data:image/png;base64," + base64.b64encode(b"GIF89a....").decode()}).encode(), 400, "PNG"),
     (json.dumps({"image": "data:image/png;base64," + base64.b64encode(_png_bytes(TALL_PNG)).decode()}).encode(),
-     400, "at most 4096"),
+     400, "at most 2048"),
     (json.dumps({"image": "data:image/png;base64," + base64.b64encode(_bomb_png()).decode()}).encode(), 400, "at most"),
     (json.dumps({"image": 7}).encode(), 400, "PNG data URL"),
     (json.dumps({"strokes": [[[1, 2, 3]]]}).encode(), 400, "[x, y]"),
