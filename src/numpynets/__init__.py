@@ -35,6 +35,7 @@ from .io import load  # noqa: E402
 from .nn import *  # noqa: E402,F401,F403  (the layers, losses, Sequential, Layer, gradcheck)
 from .nn import __all__ as _nn_names  # noqa: E402
 from .train.evaluate import accuracy as evaluate  # noqa: E402
+from .train.fit import fit  # noqa: E402  (nn.fit: the training API on arrays)
 
-__all__ = [*_nn_names, "data", "optim", "evaluate", "load", "NumpynetsError", "ConfigError", "DataError",
+__all__ = [*_nn_names, "data", "optim", "evaluate", "fit", "load", "NumpynetsError", "ConfigError", "DataError",
            "ModelFileError", "ShapeError", "TrainingDiverged"]

@@ -115,7 +115,8 @@ def schedule_from_dict(d: dict) -> Schedule:
         d["kind"] = _ORIGINAL_NAMES[name]
     if "T_max" in d:
         d["t_max"] = d.pop("T_max")
-    # the original's activation fields belong to no scheduler; ignore them as it does
+    # the activation fields name the activation between layers, not a schedule: numpynets.train.run
+    # applies them (models.original_arch.config_activation); the schedule itself ignores them
     for k in ("activation_function", "leaky_relu_alpha", "elu_alpha"):
         d.pop(k, None)
     known = set(Schedule.__dataclass_fields__)
