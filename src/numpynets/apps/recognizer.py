@@ -113,8 +113,7 @@ class Recognizer:
 
     @property
     def name(self) -> str:
-        arch = self.meta.get("architecture") or {}
-        kind = arch.get("name") or getattr(self.model, "name", None) or "model"
+        kind = self.model.name
         where = str(self.path) if self.path else "in memory"
         acc = (self.meta.get("metrics") or {}).get("test_accuracy")
         extra = f", {acc:.2f}% test" if isinstance(acc, (int, float)) else ""

@@ -64,7 +64,7 @@ def run(args) -> int:
         if args.d_model is not None or args.ff_dim is not None:
             raise ConfigError("--d-model/--ff-dim describe an original attention .bin input; IN is a numpynets file")
         model, meta = load_model(src)
-        print(f"read {src}: numpynets {getattr(model, 'name', 'model')} ({model.num_parameters():,d} parameters)")
+        print(f"read {src}: numpynets {model.name} ({model.num_parameters():,d} parameters)")
     if native_out:
         save_model(dst, model, meta.get("recipe") or {},
                    {**(meta.get("metrics") or {}), "converted_from": f"{src.name} ({meta.get('description', 'numpynets')})"})

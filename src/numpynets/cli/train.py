@@ -50,11 +50,14 @@ def add_parser(sub) -> None:
     h.add_argument("--weight-decay", type=float, help="SGD's L2 / AdamW's decoupled weight decay; it applies "
                    "to weight matrices and kernels only, not to biases, normalisation scales and shifts or "
                    "position embeddings (see --decay-all)")
-    h.add_argument("--decay-all", action="store_true", default=None,
-                   help="apply the weight decay to every parameter, biases and normalisation included")
+    h.add_argument("--decay-all", action=argparse.BooleanOptionalAction, default=None,
+                   help="apply the weight decay to every parameter, biases and normalisation included "
+                   "(the attention default recipe does, as it was tuned that way)")
     h.add_argument("--schedule", choices=KINDS, help="learning-rate schedule")
     h.add_argument("--schedule-config", metavar="F.json",
-                   help="schedule from a JSON file (the original project's files work unchanged)")
+                   help="schedule from a JSON file (the original project's files work unchanged; its "
+                   "activation_function, leaky_relu_alpha and elu_alpha set the activation of mlp, cnn and "
+                   "the original's architecture files)")
     h.add_argument("--warmup", type=float, metavar="EPOCHS", help="linear warm-up length")
     h.add_argument("--schedule-per", choices=("epoch", "batch"), help="step the schedule per epoch or per batch")
     h.add_argument("--patience", type=int, help="early stopping: epochs without validation improvement")
@@ -138,7 +141,7 @@ def run(args) -> int:
     else:
         summary = run_training(options_from_args(args))
     model = summary["model_obj"]
-    if getattr(model, "dataset", "mnist") == "xor" and "test_accuracy" in summary:
+    if model.dataset == "xor" and "test_accuracy" in summary:
         from ..data import xor_data
         from ..train.evaluate import truth_table
 

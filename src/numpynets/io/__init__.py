@@ -9,6 +9,15 @@ from ..rundir import RunDir
 from .native import load_native, read_native, save_model  # noqa: F401
 
 
+def load(path):
+    """The model stored in ``path`` (a native ``.safetensors`` file, a run
+    folder, or one of the original project's ``.bin`` files), as a
+    :class:`~numpynets.nn.sequential.Sequential` with its name and dataset;
+    published as ``numpynets.load``. :func:`load_model` also returns the
+    file's metadata."""
+    return load_model(path)[0]
+
+
 def load_model(path):
     """Load any model file numpynets reads; returns ``(model, metadata)``."""
     p = Path(path)

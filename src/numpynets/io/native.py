@@ -39,16 +39,14 @@ def atomic_save(path, writer) -> None:
     try:
         replace_atomically(path, writer)
     except OSError as exc:
-        raise NumpynetsError(f"{path}: cannot write ({exc.strerror or exc}); choose another output path") from None
+        raise ModelFileError(f"{path}: cannot write ({exc.strerror or exc}); choose another output path") from None
 
 
 def model_file_contents(model, recipe: dict | None = None, metrics: dict | None = None) -> tuple[dict, dict]:
     """(tensors, string metadata) of the model file of ``model``."""
     tensors = {n: np.ascontiguousarray(p) for n, p, _ in model.named_parameters()}
     tensors.update((n, np.ascontiguousarray(b)) for n, b in model.named_buffers())
-    arch = model.architecture()
-    arch["name"] = getattr(model, "name", "custom")
-    arch["dataset"] = getattr(model, "dataset", "mnist")
+    arch = model.architecture()                                # with the model's name and dataset
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION,
             "architecture": json.dumps(arch),
             "recipe": json.dumps(recipe or {}), "metrics": json.dumps(metrics or {})}

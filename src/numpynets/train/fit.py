@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..checks import whole
 from ..data.mnist import Split
 from ..errors import ConfigError, TrainingDiverged
 from ..models.recipes import Recipe
@@ -47,7 +48,9 @@ class FitResult:
 
 
 def seeds(seed: int) -> tuple[np.random.Generator, np.random.Generator]:
-    """Independent streams for initialisation and shuffling, from one seed."""
+    """Independent streams for initialisation and shuffling, from one seed
+    (a whole number >= 0: NumPy's SeedSequence takes no negative one)."""
+    seed = whole(seed, "--seed", low=0)
     init_ss, shuffle_ss = np.random.SeedSequence(seed).spawn(2)
     return np.random.default_rng(init_ss), np.random.default_rng(shuffle_ss)
 

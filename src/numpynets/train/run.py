@@ -61,11 +61,11 @@ class TrainOptions:
     save_original: str | None = None                   # also write the original's .bin file here
 
 
-class Resolved(NamedTuple):
-    arch: dict
-    recipe: Recipe
-    recipe_name: str
-    dataset: str
+# The functional form keeps the field types as classes: with the class form
+# and postponed annotations they are strings that pdoc cannot resolve for a
+# NamedTuple (mitmproxy/pdoc#765), a warning that fails the API reference.
+Resolved = NamedTuple("Resolved", [("arch", dict), ("recipe", Recipe), ("recipe_name", str), ("dataset", str)])
+Resolved.__doc__ = "What :func:`resolve` returns: the architecture, the recipe, its name and the dataset."
 
 
 def resolve(opts: TrainOptions) -> Resolved:
