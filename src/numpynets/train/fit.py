@@ -197,6 +197,11 @@ def fit(model, train, val=None, recipe: Recipe | None = None, shuffle_rng: np.ra
     if shuffle_rng is None:
         shuffle_rng = seeds(seed)[1]
     run = RunDir(run_dir) if run_dir is not None else None
+    if run is not None:
+        try:
+            run.path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"{run}: cannot make the run folder ({exc.strerror}); choose another run_dir") from None
     recipe_meta = (meta or {}).get("recipe")
     runlog = RunLog(run.log) if run is not None else None
     cbs = default_callbacks(recipe, val, run, progress, log, recipe_meta, runlog) + list(callbacks)
