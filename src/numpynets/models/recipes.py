@@ -69,11 +69,23 @@ class Recipe:
         return schedule_from_dict(self.schedule)
 
     def with_overrides(self, **kw) -> Recipe:
-        known = {f.name for f in fields(self)}
-        kw = {k: v for k, v in kw.items() if v is not None and k in known}
+        """A validated copy with the fields in ``kw`` replaced (``None`` means
+        "keep the recipe's"); ``arch`` options are merged. An unknown field
+        raises a one-line :class:`ConfigError` naming it and the known ones."""
+        known = [f.name for f in fields(self)]
+        unknown = sorted(set(kw) - set(known))
+        if unknown:
+            raise ConfigError(f"unknown recipe field{'s' * (len(unknown) > 1)} {', '.join(unknown)}; "
+                              f"known: {', '.join(known)}")
+        kw = {k: v for k, v in kw.items() if v is not None}
         if "arch" in kw:
             kw["arch"] = {**self.arch, **kw["arch"]}
         return replace(self, **kw).validate()
+
+    @classmethod
+    def from_options(cls, base: Recipe | None = None, **options) -> Recipe:
+        """``base`` (default: ``Recipe()``) with ``options`` set, validated."""
+        return (base if base is not None else cls()).with_overrides(**options)
 
     def to_dict(self) -> dict:
         d = asdict(self)
