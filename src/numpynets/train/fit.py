@@ -52,7 +52,10 @@ def seeds(seed: int) -> tuple[np.random.Generator, np.random.Generator]:
 
 def fit(model, train: Split, val: Split | None, recipe: Recipe, shuffle_rng: np.random.Generator,
         run_dir: Path | None = None, progress: bool = True, log=print, log_every: int = 1,
-        meta: dict | None = None) -> FitResult:
+        meta: dict | None = None, augment=None, on_epoch=None) -> FitResult:
+    """``augment``: a callable applied to each training batch's images
+    (:class:`numpynets.data.augment.Augmenter`); ``on_epoch(row, model)``:
+    called after each epoch (benchmarks use it to test as they go)."""
     recipe.validate()
     schedule = recipe.schedule_obj()
     opt = make_optimizer(recipe.optimizer, [(model.flat_params, model.flat_grads)], recipe.lr,
@@ -90,6 +93,8 @@ def fit(model, train: Split, val: Split | None, recipe: Recipe, shuffle_rng: np.
                 for s in range(steps):
                     idx = perm[s * B:(s + 1) * B]
                     xb, yb = X[idx], Y[idx]
+                    if augment is not None:
+                        xb = augment(xb)
                     if per_batch:
                         opt.lr = schedule.lr(recipe.lr, epoch + s / steps, recipe.epochs)
                     out = model.forward(xb, training=True)
@@ -124,6 +129,8 @@ def fit(model, train: Split, val: Split | None, recipe: Recipe, shuffle_rng: np.
                     v = evaluate(model, val.x, val.y)
                     row["val_loss"], row["val_accuracy"] = v["loss"], v["accuracy"]
                 result.last = row
+                if on_epoch is not None:
+                    on_epoch(row, model)
                 if report:
                     result.history.append(row)
                     if runlog:
