@@ -7,7 +7,7 @@ import argparse
 from ..models.registry import MODELS
 from ..optim.optimizers import OPTIMIZERS
 from ..optim.schedules import KINDS
-from .common import add_data_options, add_threads_option, print_json
+from .common import add_data_options, add_dataset_option, add_threads_option, print_json
 
 # architecture options: (flag, key, type, help); a model takes the ones it knows
 ARCH_FLAGS = [
@@ -20,6 +20,15 @@ ARCH_FLAGS = [
     ("--residual", "residual", str, "attention: residual connections, on|off (original off)"),
     ("--layernorm", "layernorm", str, "attention: pre-norm LayerNorm, on|off (original off)"),
     ("--blocks", "blocks", int, "attention: attention + feed-forward blocks stacked (original 1)"),
+]
+
+# augmentation strengths: (flag, AugmentConfig field, metavar, help)
+AUGMENT_FLAGS = [
+    ("--augment-shift", "shift", "PX", "largest shift along each axis, pixels (default 2)"),
+    ("--augment-rotate", "rotate", "DEG", "largest rotation either way, degrees (default 10, at most 180)"),
+    ("--augment-scale", "scale", "S", "largest relative zoom: size times [1-S, 1+S] (default 0.1)"),
+    ("--augment-shear", "shear", "DEG", "largest shear, degrees (default 0: off)"),
+    ("--augment-elastic", "elastic", "PX", "largest elastic displacement, pixels (default 0: off)"),
 ]
 
 
@@ -48,6 +57,11 @@ def add_parser(sub) -> None:
     a = p.add_argument_group("architecture")
     for flag, key, typ, help_ in ARCH_FLAGS:
         a.add_argument(flag, dest=f"arch_{key}", type=typ, help=help_)
+    g = p.add_argument_group("augmentation (a random affine transform of each training image, seeded by --seed)")
+    g.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
+                   help="augment the training images (convnet: on by default; original recipes: off)")
+    for flag, key, metavar, help_ in AUGMENT_FLAGS:
+        g.add_argument(flag, dest=f"augment_{key}", type=float, metavar=metavar, help=help_ + "; implies --augment")
     r = p.add_argument_group("run")
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--limit", type=int, metavar="N", help="train on the first N images of the training file")
@@ -59,9 +73,25 @@ def add_parser(sub) -> None:
                    help="also write the final model as the original project's .bin file (for its "
                    "digit_recognizer.py: an MLP is written with float64 elements)")
     r.add_argument("--json", action="store_true", help="print the final figures as one JSON line, last")
+    add_dataset_option(r, "data set to train on (default: the model's own, mnist)")
     add_data_options(r)
     add_threads_option(r)
     p.set_defaults(func=run)
+
+
+def augment_option(args):
+    """None (the recipe's), False (--no-augment) or a dict of strengths (--augment and/or strengths)."""
+    from ..errors import ConfigError
+
+    strengths = {key: getattr(args, f"augment_{key}") for _, key, _, _ in AUGMENT_FLAGS
+                 if getattr(args, f"augment_{key}") is not None}
+    if args.augment is False:
+        if strengths:
+            raise ConfigError("--no-augment with augmentation strengths: drop one of them")
+        return False
+    if args.augment or strengths:
+        return strengths
+    return None
 
 
 def schedule_overrides(args, recipe_schedule: dict) -> dict | None:
@@ -88,7 +118,7 @@ def options_from_args(args):
                         schedule_config=args.schedule_config, seed=args.seed, data_dir=args.data_dir,
                         out=args.out, limit=args.limit, val_fraction=args.val_split, verify=args.verify,
                         threads=args.threads, progress=args.progress,
-                        save_original=args.save_original)
+                        save_original=args.save_original, dataset=args.dataset, augment=augment_option(args))
     # --schedule/--warmup/--schedule-per apply on top of the recipe's schedule,
     # or of the --schedule-config file's when one is given (resolve loads it)
     if args.schedule is None and args.warmup is None and args.schedule_per is None:

@@ -17,7 +17,7 @@ cosine decay per batch.
 from .recipes import Recipe
 
 
-def architecture(channels: int = 16, channels2: int | None = None, kernel: int = 5, kernel2: int | None = None,
+def architecture(channels: int = 16, channels2: int | None = None, kernel: int = 5, kernel2: int | None = 3,
                  hidden: int = 128, init: str = "he") -> dict:
     c1 = channels
     c2 = channels2 if channels2 is not None else 2 * channels

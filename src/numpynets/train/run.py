@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
-from ..data import load_mnist, xor_data
+from ..data import load_dataset, xor_data
+from ..data.augment import AugmentConfig, Augmenter, augment_rng
 from ..errors import ConfigError, TrainingDiverged
 from ..io.native import save_model
 from ..io.original_models import original_kind, write_original
@@ -44,6 +45,8 @@ class TrainOptions:
     progress: bool = True
     log_every: int | None = None
     save_original: str | None = None                   # also write the original's .bin file here
+    dataset: str | None = None                         # --dataset; None: the model's own (mnist, xor)
+    augment: dict | bool | None = None                 # True/dict: on (dict: strengths), False: off, None: the recipe's
 
 
 def resolve(opts: TrainOptions) -> tuple[dict, Recipe, str, str]:
@@ -68,19 +71,49 @@ def resolve(opts: TrainOptions) -> tuple[dict, Recipe, str, str]:
     if opts.schedule_config:
         overrides["schedule"] = load_schedule_config(opts.schedule_config).to_dict()
     recipe = recipe.with_overrides(**overrides)
+    dataset = choose_dataset(dataset, opts.dataset)
+    arch["dataset"] = dataset
+    recipe = with_augment(recipe, opts.augment)
+    if recipe.augment is not None and dataset == "xor":
+        raise ConfigError("--augment transforms images; the xor data set has none: drop --augment")
     return arch, recipe, recipe_name, dataset
+
+
+def choose_dataset(own: str, chosen: str | None) -> str:
+    """The run's data set: ``--dataset`` when given (any registered image
+    data set for an image model), else the model's own."""
+    from ..data.datasets import get_dataset
+
+    if chosen is None or chosen == own:
+        return own
+    if own == "xor":
+        raise ConfigError(f"the xor model trains only on its four XOR samples; drop --dataset {chosen}")
+    get_dataset(chosen)                                  # an unknown name lists the known ones
+    return chosen
+
+
+def with_augment(recipe: Recipe, augment) -> Recipe:
+    """The recipe with ``--augment`` / ``--no-augment`` / strengths applied:
+    strengths start from the recipe's (or the defaults) and are validated."""
+    from dataclasses import replace
+
+    if augment is None:
+        return recipe
+    if augment is False:
+        return replace(recipe, augment=None)
+    base = recipe.augment or AugmentConfig().to_dict()
+    strengths = {**base, **(augment if isinstance(augment, dict) else {})}   # True or {}: the defaults
+    return replace(recipe, augment=AugmentConfig.from_dict(strengths).to_dict())
 
 
 def load_data(dataset: str, opts: TrainOptions, log=print):
     if dataset == "xor":
         data = xor_data()
         return data, None, data, None
-    if dataset != "mnist":
-        raise ConfigError(f"unknown dataset {dataset!r} (known: mnist, xor)")
     if opts.limit is not None and opts.limit < 1:
         raise ConfigError(f"--limit must be >= 1, got {opts.limit}")
-    mn = load_mnist(opts.data_dir, val_fraction=opts.val_fraction, limit=opts.limit,
-                    verify=opts.verify, log=log)
+    mn = load_dataset(dataset, opts.data_dir, val_fraction=opts.val_fraction, limit=opts.limit,
+                      verify=opts.verify, log=log)
     return mn.train, mn.val, mn.test, mn.folder
 
 
@@ -142,11 +175,13 @@ def run_training(opts: TrainOptions, log=print) -> dict:
         f"{threads} BLAS thread{'s' * (threads > 1)}; run folder {run_dir}")
 
     meta = {"recipe": {"name": recipe_name, **recipe.to_dict()}}
+    aug_cfg = recipe.augment_config()
+    augmenter = Augmenter(aug_cfg, augment_rng(opts.seed)) if aug_cfg else None
     # a million XOR epochs must not print a million lines: report ~100 times per run
     log_every = opts.log_every or (max(1, recipe.epochs // 100) if recipe.epochs > 1000 else 1)
     with blas_threads(threads):
         result = fit(model, train, val, recipe, shuffle_rng, run_dir=run_dir, progress=opts.progress,
-                     log=log, log_every=log_every, meta=meta)
+                     log=log, log_every=log_every, meta=meta, augment=augmenter)
         if result.message:
             log(result.message)
         if result.stopped == "diverged":
