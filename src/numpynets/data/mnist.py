@@ -117,15 +117,18 @@ def _idx_file(ds: Dataset, name: str):
 
 def file_state(data: bytes, name: str, dataset="mnist", gz_blob: bytes | None = None) -> str:
     """"ok" (a published checksum matches), "unverified" (none applies: a
-    decompressed or re-compressed file of a data set whose makers publish
-    only the MD5 of their .gz files; its size is right) or "mismatch"."""
+    decompressed file of a data set whose makers publish only the MD5 of
+    their .gz files; its size is right) or "mismatch". ``gz_blob``: the
+    file's own bytes when it is gzipped."""
     f = _idx_file(_ds(dataset), name)
     if len(data) != f.size:
         return "mismatch"
     if gz_blob is not None and f.gz_md5 and hashlib.md5(gz_blob).hexdigest() == f.gz_md5:
         return "ok"
-    if f.sha256 is None:                 # unverifiable, unless it is a file the registry knows by name
-        return "mismatch" if identify(data) else "unverified"
+    if f.sha256 is None:
+        if gz_blob is not None and f.gz_md5:         # a .gz, but not the published one
+            return "mismatch"
+        return "mismatch" if identify(data) else "unverified"   # unless the registry knows it as another's
     return "ok" if hashlib.sha256(data).hexdigest() == f.sha256 else "mismatch"
 
 
@@ -153,7 +156,8 @@ def check_bytes(data: bytes, name: str, where, dataset="mnist", gz_blob: bytes |
         f = _idx_file(ds, name)
         other = identify(data)
         found = (f"{len(data):,} bytes" + (f" where {f.size:,} are expected" if len(data) != f.size else "")
-                 + (", SHA-256 mismatch" if f.sha256 else "") + (f": it is {other}" if other else ""))
+                 + (", SHA-256 mismatch" if f.sha256 else ", MD5 of the .gz is not the published one"
+                    if gz_blob is not None else "") + (f": it is {other}" if other else ""))
         raise DataError(f"{where}: contents do not match the standard {ds.title} file {name} ({found}); "
                         f"delete it and run 'numpynets data --download --dataset {ds.name}', "
                         "or pass --no-verify for a custom data set of the same shape")
