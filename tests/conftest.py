@@ -50,3 +50,58 @@ def mnist(mnist_path):
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+# -- gradient-check markers -----------------------------------------------
+# ``@pytest.mark.gradcheck("conv2d")`` says "this test is a finite-difference
+# gradient check of the layer (or loss) type conv2d". tests/test_layer_registry.py
+# finds the markers and fails when a registered type has none. So that a
+# marker cannot claim what its test does not do, the fixture below watches
+# the test run: a type it names must actually go through ``check_layer``
+# (layers: a layer of that type) or through ``numerical_gradient`` together
+# with a call of that loss function (losses). A test parametrized over
+# several types names them all and must check one of them in each instance.
+
+@pytest.fixture(autouse=True)
+def _gradcheck_marker_is_honest(request, monkeypatch):
+    kinds = {k for m in request.node.iter_markers("gradcheck") for k in m.args}
+    if not kinds:
+        yield
+        return
+    from numpynets.nn import gradcheck
+    from numpynets.nn.losses import LOSSES
+
+    seen: set[str] = set()
+    module = request.module
+    check_layer = gradcheck.check_layer
+    numerical_gradient = gradcheck.numerical_gradient
+
+    def watched_check_layer(layer, *args, **kwargs):
+        seen.add(getattr(layer, "kind", "?"))
+        return check_layer(layer, *args, **kwargs)
+
+    def watched_numerical_gradient(*args, **kwargs):
+        seen.add("numerical_gradient")
+        return numerical_gradient(*args, **kwargs)
+
+    def watched_loss(name, fn):
+        def loss(*args, **kwargs):
+            seen.add(name)
+            return fn(*args, **kwargs)
+        return loss
+
+    # tests import these by name, so patch the test module's own globals too
+    for name, watched in (("check_layer", watched_check_layer), ("numerical_gradient", watched_numerical_gradient)):
+        monkeypatch.setattr(gradcheck, name, watched)
+        if hasattr(module, name):
+            monkeypatch.setattr(module, name, watched)
+    for name, fn in LOSSES.items():
+        for attr, value in vars(module).items():
+            if value is fn:
+                monkeypatch.setattr(module, attr, watched_loss(name, fn))
+    yield
+    # a test parametrized over several types checks one of them per instance
+    checked = sorted(k for k in kinds if k in seen and (k not in LOSSES or "numerical_gradient" in seen))
+    if not checked:
+        pytest.fail(f"marked gradcheck({', '.join(sorted(kinds))}) but gradient-checked none of them: "
+                    "call check_layer on such a layer (or numerical_gradient on such a loss)")

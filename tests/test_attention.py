@@ -73,21 +73,25 @@ def test_sinusoidal_table_values():
 
 # -- gradient checks (float64, random upstream gradient) --------------------
 
+@pytest.mark.gradcheck("patchify")
 def test_gradcheck_patchify(rng):
     errs = check_layer(Patchify(2), rng.standard_normal((2, 4, 6)), rng)
     assert errs["x"] < TOL
 
 
+@pytest.mark.gradcheck("position_embedding")
 def test_gradcheck_position_embedding(rng):
     errs = check_layer(randomised(PositionEmbedding(5, 6), rng), rng.standard_normal((3, 5, 6)), rng)
     assert max(errs.values()) < TOL, errs
 
 
+@pytest.mark.gradcheck("mean_pool")
 def test_gradcheck_mean_pool(rng):
     errs = check_layer(MeanPool(), rng.standard_normal((3, 5, 6)), rng)
     assert errs["x"] < TOL
 
 
+@pytest.mark.gradcheck("layer_norm")
 def test_gradcheck_layer_norm(rng):
     errs = check_layer(randomised(LayerNorm(6), rng), rng.standard_normal((3, 4, 6)), rng)
     assert max(errs.values()) < TOL, errs
@@ -105,6 +109,7 @@ def _attention_errors(errs: dict, layer) -> None:
     assert np.abs(bk).max() < 1e-12
 
 
+@pytest.mark.gradcheck("self_attention")
 @pytest.mark.parametrize("heads", [1, 2, 4])
 def test_gradcheck_self_attention(rng, heads):
     layer = randomised(SelfAttention(8, heads=heads), rng)
@@ -112,6 +117,7 @@ def test_gradcheck_self_attention(rng, heads):
     _attention_errors(errs, layer)
 
 
+@pytest.mark.gradcheck("residual")
 def test_gradcheck_residual_pre_norm_block(rng):
     block = Residual([{"type": "layer_norm", "dim": 8}, {"type": "self_attention", "dim": 8, "heads": 2}])
     randomised(block, rng)
@@ -119,6 +125,7 @@ def test_gradcheck_residual_pre_norm_block(rng):
     _attention_errors(errs, block)
 
 
+@pytest.mark.gradcheck("residual")
 def test_gradcheck_residual_feed_forward(rng):
     block = Residual([{"type": "linear", "in_features": 6, "out_features": 10}, {"type": "relu"},
                       {"type": "linear", "in_features": 10, "out_features": 6}])

@@ -74,6 +74,7 @@ def test_conv_matches_reference(rng, case):
     np.testing.assert_array_equal(dy, dy_copy)                # backward never modifies dout
 
 
+@pytest.mark.gradcheck("conv2d")
 @pytest.mark.parametrize("case", [(2, 2, 3, 6, 5, 3, 1, 1), (2, 3, 2, 7, 8, 3, 2, 0),
                                   (1, 2, 2, 5, 5, 4, 3, 2), (2, 1, 3, 6, 6, 2, 2, 0)])
 def test_conv_gradcheck(rng, case):
@@ -83,6 +84,7 @@ def test_conv_gradcheck(rng, case):
     assert max(errs.values()) < TOL, errs
 
 
+@pytest.mark.gradcheck("conv2d")
 def test_conv_without_bias(rng):
     layer = _conv(rng, 2, 3, 3, 1, 1, bias=False)
     assert set(layer.params) == {"W"} and "bias" in layer.config()
@@ -160,6 +162,7 @@ def test_maxpool_matches_reference(rng, case, values):
     np.testing.assert_allclose(dx, backward_ref(dy), rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.gradcheck("maxpool2d")
 @pytest.mark.parametrize("case", [(2, 3, 6, 6, 2, 2), (2, 2, 5, 7, 2, 2), (2, 2, 7, 7, 3, 2), (1, 2, 6, 5, 2, 1)])
 def test_maxpool_gradcheck(rng, case):
     N, C, H, W, K, S = case

@@ -4,7 +4,8 @@ every layer and loss of the foundation."""
 import numpy as np
 import pytest
 
-from numpynets.nn import Flatten, Linear, ReLU, Sigmoid, Tanh
+from numpynets.nn import (ELU, GELU, LAYERS, BatchNorm, Dropout, Flatten, LeakyReLU, Linear, ReLU, Sigmoid, Swish,
+                          Tanh)
 from numpynets.nn.gradcheck import check_layer, numerical_gradient, rel_error
 from numpynets.nn.losses import mse, softmax_cross_entropy
 
@@ -18,6 +19,7 @@ def _linear(rng, shape_in, n_out, init="xavier"):
     return layer
 
 
+@pytest.mark.gradcheck("linear")
 @pytest.mark.parametrize("shape", [(5, 7), (3, 4, 6)])        # rows, and (N, T, D) tokens
 def test_linear(rng, shape):
     x = rng.standard_normal(shape)
@@ -26,6 +28,7 @@ def test_linear(rng, shape):
     assert max(errs.values()) < TOL, errs
 
 
+@pytest.mark.gradcheck("linear")
 def test_linear_without_bias(rng):
     layer = Linear(4, 3, bias=False)
     layer.reset_parameters(rng)
@@ -33,6 +36,7 @@ def test_linear_without_bias(rng):
     assert set(errs) == {"x", "W"} and max(errs.values()) < TOL
 
 
+@pytest.mark.gradcheck("relu", "sigmoid", "tanh")
 @pytest.mark.parametrize("cls", [ReLU, Sigmoid, Tanh])
 def test_activations(rng, cls):
     x = rng.standard_normal((6, 9)) * 3
@@ -41,6 +45,7 @@ def test_activations(rng, cls):
     assert errs["x"] < TOL, errs
 
 
+@pytest.mark.gradcheck("flatten")
 def test_flatten(rng):
     x = rng.standard_normal((2, 3, 4, 5))
     layer = Flatten()
@@ -62,6 +67,7 @@ def test_sigmoid_is_stable_for_large_inputs():
     np.testing.assert_allclose(y, [[0.0, 0.5, 1.0]])
 
 
+@pytest.mark.gradcheck("softmax_cross_entropy")
 def test_softmax_cross_entropy_gradient(rng):
     logits = rng.standard_normal((7, 10)) * 2
     y = rng.integers(0, 10, 7)
@@ -81,6 +87,7 @@ def test_softmax_cross_entropy_values_and_stability():
     assert d.dtype == np.float32 and np.all(np.isfinite(d))
 
 
+@pytest.mark.gradcheck("mse")
 def test_mse_gradient(rng):
     pred, target = rng.standard_normal((5, 3)), rng.standard_normal((5, 3))
     loss, d = mse(pred, target)
@@ -129,3 +136,104 @@ def test_layer_contract_accumulates_and_keeps_dout(rng, make, shape):
     for k, g in layer.grads.items():
         assert np.all(np.abs(once[k]) < 100), k                  # the 123s are gone
         np.testing.assert_allclose(g, 2 * once[k], rtol=1e-6, err_msg=k)
+
+
+# -- the layers of issue 12 --------------------------------------------------
+def _away_from_kinks(x):
+    """Finite differences straddling a kink (x = 0 for LeakyReLU and ELU)
+    would not measure the derivative: keep |x| >= 0.05, well beyond h."""
+    x = x.copy()
+    x[np.abs(x) < 0.05] = 0.5
+    return x
+
+
+def _batchnorm(rng, size):
+    layer = BatchNorm(size, momentum=0.8)
+    layer.params["gamma"][...] = 1 + 0.5 * rng.standard_normal(size)   # not 1 and 0: dgamma, dbeta for real
+    layer.params["beta"][...] = rng.standard_normal(size)
+    return layer
+
+
+def _batchnorm_eval(rng, size):
+    layer = _batchnorm(rng, size)
+    layer.buffers["running_mean"][...] = rng.standard_normal(size)
+    layer.buffers["running_var"][...] = rng.uniform(0.5, 2.0, size)
+    return layer
+
+
+def fixed_mask(layer, seed=7):
+    """Dropout's mask fixed for a gradient check: every forward pass draws
+    the same mask (the generator restarts), so the loss is a smooth
+    function of x and the finite differences see the same network."""
+    forward = layer.forward
+
+    def same_mask_forward(x, training=False):
+        layer.set_rng(np.random.default_rng(seed))
+        return forward(x, training)
+
+    layer.forward = same_mask_forward
+    return layer
+
+
+# (id, layer factory, input shape, training, input transform). The id starts
+# with the registered type name: test_every_registered_type_has_a_gradient_check
+# walks the registry against these ids (and the checks of the other test modules).
+GRADCHECK_CASES = [
+    ("batchnorm-features", lambda rng: _batchnorm(rng, 5), (6, 5), True, None),
+    ("batchnorm-channels", lambda rng: _batchnorm(rng, 3), (2, 3, 4, 5), True, None),
+    ("batchnorm-eval-features", lambda rng: _batchnorm_eval(rng, 5), (6, 5), False, None),
+    ("batchnorm-eval-channels", lambda rng: _batchnorm_eval(rng, 3), (2, 3, 2, 3), False, None),
+    ("dropout-rows", lambda rng: fixed_mask(Dropout(0.3)), (6, 9), True, None),
+    ("dropout-images", lambda rng: fixed_mask(Dropout(0.5)), (2, 3, 4, 4), True, None),
+    ("dropout-eval", lambda rng: Dropout(0.5), (6, 9), False, None),
+    ("leaky_relu", lambda rng: LeakyReLU(0.1), (6, 9), True, _away_from_kinks),
+    ("elu", lambda rng: ELU(0.7), (6, 9), True, _away_from_kinks),
+    ("gelu-tanh", lambda rng: GELU("tanh"), (6, 9), True, None),
+    ("gelu-none", lambda rng: GELU("none"), (6, 9), True, None),
+    ("swish", lambda rng: Swish(), (6, 9), True, None),
+]
+# the registered types whose gradient checks live in other test modules
+CHECKED_ELSEWHERE = {"conv2d": "test_conv", "maxpool2d": "test_conv", "patchify": "test_attention",
+                     "position_embedding": "test_attention", "mean_pool": "test_attention",
+                     "layer_norm": "test_attention", "self_attention": "test_attention",
+                     "residual": "test_attention"}
+CHECKED_HERE = {"linear", "relu", "sigmoid", "tanh", "flatten"} | {c[0].split("-")[0] for c in GRADCHECK_CASES}
+
+
+@pytest.mark.parametrize("make,shape,training,transform", [c[1:] for c in GRADCHECK_CASES],
+                         ids=[c[0] for c in GRADCHECK_CASES])
+def test_new_layer_gradients(rng, make, shape, training, transform):
+    layer = make(rng)
+    x = rng.standard_normal(shape) * 2
+    if transform is not None:
+        x = transform(x)
+    errs = check_layer(layer, x, rng, training=training)
+    assert set(errs) == {"x", *layer.params}
+    assert max(errs.values()) < TOL, errs
+
+
+def test_every_registered_type_has_a_gradient_check():
+    missing = set(LAYERS) - CHECKED_HERE - set(CHECKED_ELSEWHERE)
+    assert not missing, f"registered layer types without a gradient check: {sorted(missing)}"
+
+
+def test_dropout_check_really_drops(rng):
+    """The fixed-mask check above is not a check of the identity: the mask
+    zeroes about p of the units and scales the rest by 1/(1-p)."""
+    layer = fixed_mask(Dropout(0.3))
+    x = rng.standard_normal((40, 50))
+    y = layer.forward(x, training=True)
+    kept = y != 0
+    assert 0.6 < kept.mean() < 0.8
+    np.testing.assert_allclose(y[kept], x[kept] / 0.7)
+    np.testing.assert_array_equal(layer.forward(x, training=True), y)     # the same mask every time
+
+
+@pytest.mark.parametrize("make,shape", [
+    (lambda rng: _batchnorm(rng, 6), (5, 6)), (lambda rng: _batchnorm(rng, 3), (2, 3, 4, 4)),
+    (lambda rng: fixed_mask(Dropout(0.4)), (5, 6)), (lambda rng: LeakyReLU(0.2), (5, 6)),
+    (lambda rng: ELU(), (5, 6)), (lambda rng: GELU(), (5, 6)), (lambda rng: GELU("none"), (5, 6)),
+    (lambda rng: Swish(), (5, 6)),
+])
+def test_new_layers_keep_the_contract(rng, make, shape):
+    test_layer_contract_accumulates_and_keeps_dout(rng, make, shape)

@@ -129,3 +129,25 @@ def test_sgd_arithmetic_is_float32(momentum):
         else:
             ref -= g * lr
     assert np.array_equal(p, ref)
+
+
+@pytest.mark.parametrize("momentum,nesterov,wd", [(0.0, False, 0.0), (0.0, False, 1e-3), (0.9, False, 0.0),
+                                                 (0.9, True, 0.0), (0.9, True, 5e-4), (0.5, False, 1e-2)])
+def test_sgd_kernel_bit_identical_to_slow_twin(rng, momentum, nesterov, wd):
+    """The chunked update (fewer passes) against its slow twin on whole
+    arrays, float32, 5 steps, more than one chunk: the same bits."""
+    from numpynets.optim.optimizers import CHUNK, sgd_update_reference
+
+    n = 2 * CHUNK + 1234
+    p = rng.standard_normal(n).astype(np.float32)
+    g = np.zeros(n, dtype=np.float32)
+    p_ref, v_ref = p.copy(), np.zeros(n, dtype=np.float32)
+    opt = SGD([(p, g)], 0.05, momentum=momentum, nesterov=nesterov, weight_decay=wd)
+    for step in range(5):
+        g[:] = rng.standard_normal(n).astype(np.float32)
+        opt.step()
+        sgd_update_reference(p_ref, g, v_ref, 0.05, momentum, nesterov, wd)
+        assert p.dtype == np.float32
+        assert np.array_equal(p, p_ref), step
+        if momentum:
+            assert np.array_equal(opt.state[0]["velocity"], v_ref), step

@@ -14,7 +14,7 @@ import sys
 from .. import __version__
 from ..errors import NumpynetsError
 
-COMMANDS = ["train", "evaluate", "predict", "data", "plot", "convert", "draw", "attention-map"]
+COMMANDS = ["train", "evaluate", "predict", "data", "plot", "convert", "draw", "attention-map", "export", "serve"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,7 +8,9 @@ many tools without running code. Our metadata (string values) holds:
   :mod:`numpynets.models.registry`);
 * ``recipe`` and ``metrics``: JSON, informative only.
 
-Tensors are named as in ``Sequential.named_parameters()`` (``"0.W"``...).
+Tensors are named as in ``Sequential.named_parameters()`` (``"0.W"``...),
+followed by the buffers of ``Sequential.named_buffers()`` (BatchNorm's
+``"1.running_mean"``, ``"1.running_var"``), restored on load.
 Files are written atomically (:mod:`numpynets.atomic`): a temp file in the same folder, then a rename,
 so an interrupted save never leaves a half-written model behind.
 """
@@ -40,6 +42,7 @@ def save_model(path, model, recipe: dict | None = None, metrics: dict | None = N
     from safetensors.numpy import save_file
 
     tensors = {n: np.ascontiguousarray(p) for n, p, _ in model.named_parameters()}
+    tensors.update((n, np.ascontiguousarray(b)) for n, b in model.named_buffers())
     arch = model.architecture()
     arch["name"] = getattr(model, "name", "custom")
     arch["dataset"] = getattr(model, "dataset", "mnist")

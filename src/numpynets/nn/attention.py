@@ -33,7 +33,8 @@ arrays cost as much as those matmuls, so there are as few as possible:
 
 * the ``1/sqrt(E)`` is folded into the query columns of the fused matrix,
   so the scores are never rescaled;
-* the softmax keeps its numerators ``e = exp(s)`` and the row factors
+* the softmax keeps its numerators ``e = exp(s - m)`` (``m`` the largest
+  score of each (T, T) matrix, so ``e <= 1``) and the row factors
   ``z = 1 / sum_j e_j`` apart (``a = z e``, see :func:`softmax_parts`), and
   every multiplication by ``z`` happens on a (T, E) array instead of a
   (T, T) one: ``y = z (e v)``, ``dv = e^T (z dy)``, and with
@@ -69,7 +70,11 @@ class SelfAttention(Layer):
     Set ``keep_attention = True`` to keep the softmax weights of the last
     forward pass in ``last_attention`` (N, H, T, T), for attention maps; it
     keeps a reference, so it costs nothing, and nothing is kept otherwise.
+
+    Derivation: docs/layers/self_attention.md
     """
+
+    decayed = frozenset({"Wq", "Wk", "Wv"})               # weight decay: the projections, not biases
 
     def __init__(self, dim: int, heads: int = 1, init: str = "xavier"):
         super().__init__()
@@ -163,9 +168,9 @@ class SelfAttention(Layer):
         return (d2 @ W.T).reshape(N, T, D)                # (N, T, D)
 
 
-# A row of exponentials summing to less than this had scores so low that
-# entries which matter may have underflowed; see softmax_parts.
-_UNDERFLOW = 1e-28
+# A row whose exponentials (after the shift by its matrix's largest score)
+# sum to less than this lies far below that largest score; see softmax_parts.
+_SMALL_ROW = 1e-20
 
 
 def softmax_parts(s: np.ndarray, q: np.ndarray, k: np.ndarray) -> np.ndarray:
@@ -174,29 +179,47 @@ def softmax_parts(s: np.ndarray, q: np.ndarray, k: np.ndarray) -> np.ndarray:
     value is ``z`` (N, H, T, 1), with ``softmax(s) = z * e``.
 
     Softmax is shift-invariant, ``softmax(s - c) = softmax(s)`` for any
-    constant ``c`` per row; the usual shift by the row's maximum only guards
-    ``exp`` against overflow. A maximum over a short last axis is slow in
-    NumPy (as slow as the ``exp``), and scores rarely come near the
-    overflow (88 in float32), so this takes ``exp(s)`` unshifted and
-    checks the row sums afterwards: a sum that overflowed, or that is below
-    ``_UNDERFLOW`` (then some entry that matters relative to the row's
-    largest might have underflowed; above it every such entry is a normal
-    float), sends its matrices back through the classic row-max shift,
-    recomputed from ``q`` and ``k``. The result is the same softmax either
-    way; trained models never take the slow path.
+    constant ``c`` per row; the shift only keeps ``exp`` and the products
+    after it finite. The classic shift by each row's maximum is slow in
+    NumPy (a maximum over a short last axis costs twice the ``exp``), so
+    this shifts each (T, T) matrix by its own largest score ``m`` (one
+    maximum over a long contiguous axis, a third of the ``exp``)::
+
+        e = exp(s - m) <= 1,   every matrix holds an exp(0) = 1
+
+    Then every ``e`` is at most 1, so ``e v``, ``dy v^T . e`` and ``ds' k``
+    are no larger than ``T`` times the values they weight: nothing
+    overflows for any finite scores (unshifted, scores of 87 overflowed
+    ``e v`` in float32). A row far below its matrix's maximum has a tiny
+    sum; below ``_SMALL_ROW`` its factor ``z = 1 / sum`` could overflow the
+    products it scales, and entries that matter relative to the row's own
+    largest might have underflowed. Such matrices go back through the
+    classic row-max shift (:func:`_row_max_softmax`, recomputed from ``q``
+    and ``k``). Above it ``z <= 1e20``, and every entry within 1e-7 of its
+    row's largest is above 1e-27, a normal float in float32 (smallest
+    1.2e-38). The result is the same softmax either way; trained models
+    never take the slow path.
     """
-    with np.errstate(over="ignore"):
-        np.exp(s, out=s)                                            # (N, H, T, T) numerators
-    total = sum_last(s)                                             # (N, H, T, 1)
-    bad = ~((total >= _UNDERFLOW) & (total < np.inf))               # also catches NaN
+    top = s.max(axis=(2, 3), keepdims=True)                         # (N, H, 1, 1) each matrix's max
+    s -= top
+    np.exp(s, out=s)                                                # (N, H, T, T) numerators, <= 1
+    total = sum_last(s)                                             # (N, H, T, 1), in (0, T]
+    bad = ~(total >= _SMALL_ROW)                                    # also catches NaN
     if bad.any():
         n, h = np.nonzero(bad.any(axis=(2, 3)))                     # the matrices to redo
-        redo = q[n, h] @ k[n, h].transpose(0, 2, 1)                 # (M, T, T) their scores
-        redo -= redo.max(axis=-1, keepdims=True)                    # each row's largest is exp(0) = 1
-        np.exp(redo, out=redo)
-        s[n, h] = redo
-        total[n, h] = sum_last(redo)
+        s[n, h], total[n, h] = _row_max_softmax(q[n, h], k[n, h])
     return 1.0 / total                                              # (N, H, T, 1)
+
+
+def _row_max_softmax(q: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The fallback: numerators shifted by each row's own maximum, and
+    their row sums, for M matrices: q, k (M, T, E) -> e (M, T, T), sums
+    (M, T, 1). Each row's largest numerator is exp(0) = 1, so its sum lies
+    in [1, T]."""
+    e = q @ k.transpose(0, 2, 1)                                    # (M, T, T) scores
+    e -= e.max(axis=-1, keepdims=True)
+    np.exp(e, out=e)
+    return e, sum_last(e)
 
 
 # -- the slow twins, for tests --------------------------------------------

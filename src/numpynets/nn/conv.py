@@ -83,7 +83,11 @@ class Conv2D(Layer):
     original project's layout; ``b`` has shape ``(O,)``. Initialisation
     ``xavier`` uses ``fan_in = C*K*K`` and ``fan_out = O*K*K``, as the
     original; ``he`` draws from N(0, 2 / fan_in).
+
+    Derivation: docs/layers/conv2d.md
     """
+
+    decayed = frozenset({"W"})                            # weight decay: the kernels, not the bias
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1,
                  padding: int = 0, init: str = "xavier", bias: bool = True):
@@ -282,6 +286,8 @@ class MaxPool2D(Layer):
     ``stride`` defaults to ``kernel_size`` (non-overlapping windows). Backward
     routes each output's gradient to one input: the first maximum of its
     window in row-major order (strict ``>``, like the original).
+
+    Derivation: docs/layers/maxpool2d.md
     """
 
     def __init__(self, kernel_size: int = 2, stride: int | None = None):

@@ -17,6 +17,28 @@ batch, ``C`` channels, ``H, W`` spatial, ``T`` tokens, ``D`` width):
   and both shapes when the input does not fit.
 * ``config()`` returns the JSON-able dict that rebuilds the layer through
   :func:`layer_from_config`.
+* ``buffers``: a dict of named **non-trainable** arrays (BatchNorm's
+  ``running_mean`` and ``running_var``). They have no gradient; the model
+  saves them in its files next to the parameters (named ``"<i>.<key>"``
+  like parameters, :meth:`Sequential.named_buffers`) and restores them on
+  load, and they live outside the flat parameter buffer, so no optimizer
+  and no weight decay ever touches them. A layer updates its buffers in
+  place during ``forward(x, training=True)`` only.
+* ``decayed``: the names of the parameters weight decay applies to by
+  default: weight matrices and kernels (``{"W"}`` for Linear and Conv2D).
+  Biases, normalisation scales and shifts and position embeddings are left
+  out (:meth:`decays`; ``Sequential.decay_mask()`` turns it into a mask
+  over the flat buffer for the optimizers).
+* ``rng``: the random generator of a layer that draws random numbers
+  (``uses_rng = True``, e.g. Dropout). The layer never makes its own: the
+  model hands every layer one shared :class:`numpy.random.Generator`
+  (``Sequential.set_rng``), derived from the run's seed, so the same seed
+  and thread count give bit-identical runs, and the generator's state
+  (``Sequential.rng_state()`` / ``set_rng_state()``) can be saved and
+  restored for an exact resume. Layers draw only in training mode.
+* ``forward(x, training)`` decides the train/eval behaviour: Dropout drops
+  and BatchNorm uses (and updates) batch statistics only when ``training``
+  is true; everything except the training step runs with ``training=False``.
 
 Layers compute in the dtype they are given: float32 in training, float64 in
 gradient checks.
@@ -44,10 +66,14 @@ def register(kind: str):
 
 class Layer:
     kind = "layer"
+    decayed: frozenset[str] = frozenset()      # parameters weight decay applies to by default
+    uses_rng = False                           # True: forward(training=True) draws from self.rng
 
     def __init__(self):
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
+        self.buffers: dict[str, np.ndarray] = {}
+        self.rng: np.random.Generator | None = None
         self.needs_input_grad = True
 
     # -- the contract -----------------------------------------------------
@@ -71,6 +97,25 @@ class Layer:
         model's flat buffers (values already copied). A composite layer that
         holds sub-layers overrides this to hand the views down to them."""
         self.params[name], self.grads[name] = param, grad
+
+    def decays(self, name: str) -> bool:
+        """Whether weight decay applies to parameter ``name`` by default."""
+        return name in self.decayed
+
+    def set_rng(self, rng: np.random.Generator) -> None:
+        """Receive the model's generator (a composite layer hands it down)."""
+        self.rng = rng
+
+    def set_buffer(self, name: str, value: np.ndarray) -> None:
+        """Restore buffer ``name`` in place (from a model file); a composite
+        layer routes ``"<i>.<key>"`` to its sub-layer."""
+        self.buffers[name][...] = value
+
+    def cast_buffers(self, dtype) -> None:
+        """Buffers follow the model's compute dtype (called by the model)."""
+        for k, b in self.buffers.items():
+            if b.dtype != dtype:
+                self.buffers[k] = b.astype(dtype)
 
     # -- helpers shared by every layer ------------------------------------
     def _add_param(self, name: str, shape: tuple[int, ...], dtype=np.float32) -> None:
@@ -97,11 +142,16 @@ class Layer:
         return self.describe()
 
 
+# other names accepted when parsing, never registered (nor saved: config() writes the real name)
+ALIASES = {"silu": "swish"}
+
+
 def layer_from_config(cfg: dict) -> Layer:
     """Build a layer from ``{"type": "linear", "in_features": 784, ...}``."""
     if not isinstance(cfg, dict) or "type" not in cfg:
         raise ConfigError(f"layer config {cfg!r} has no \"type\"; known types: {', '.join(sorted(LAYERS))}")
     kind = str(cfg["type"]).lower()
+    kind = ALIASES.get(kind, kind)
     if kind not in LAYERS:
         raise ConfigError(f"unknown layer type {cfg['type']!r}; known types: {', '.join(sorted(LAYERS))}")
     kwargs = {k: v for k, v in cfg.items() if k != "type"}

@@ -14,7 +14,11 @@ class Linear(Layer):
 
     ``W`` is stored ``[in][out]`` (row-major), the original project's layout,
     so its files map onto ours without a transpose.
+
+    Derivation: docs/layers/linear.md
     """
+
+    decayed = frozenset({"W"})                            # weight decay: the matrix, not the bias
 
     def __init__(self, in_features: int, out_features: int, init: str = "xavier", bias: bool = True):
         super().__init__()

@@ -26,6 +26,8 @@ def softmax_cross_entropy(logits: np.ndarray, y: np.ndarray) -> tuple[float, np.
     L = -(1/N) sum_n log p_n,y_n  with  p = softmax(logits).
     Its gradient collapses to dL/dlogits = (p - onehot(y)) / N: the
     softmax Jacobian and the 1/p of the log cancel.
+
+    Derivation: docs/layers/softmax_cross_entropy.md
     """
     N = logits.shape[0]
     logp = log_softmax(logits)                            # (N, K)
@@ -44,7 +46,10 @@ def cross_entropy_per_sample(logits: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 def mse(pred: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray]:
     """Mean squared error over all elements: L = mean((pred - target)^2),
-    dL/dpred = 2 (pred - target) / size."""
+    dL/dpred = 2 (pred - target) / size.
+
+    Derivation: docs/layers/mse.md
+    """
     if target.shape != pred.shape or target.dtype != pred.dtype:
         target = target.reshape(pred.shape).astype(pred.dtype, copy=False)
     diff = pred - target

@@ -18,6 +18,8 @@ class Residual(Layer):
     Parameters are the sub-layers', named ``"<i>.<name>"`` (``"1.Wq"``);
     :meth:`bind` hands each flat-buffer view down to the sub-layer that owns
     it, so the sub-layers compute on the model's buffers directly.
+
+    Derivation: docs/layers/residual.md
     """
 
     def __init__(self, layers: list):
@@ -29,6 +31,11 @@ class Residual(Layer):
             for k in layer.params:
                 self.params[f"{i}.{k}"] = layer.params[k]
                 self.grads[f"{i}.{k}"] = layer.grads[k]
+        self._collect_buffers()
+        self.uses_rng = any(l.uses_rng for l in self.sublayers)
+
+    def _collect_buffers(self):
+        self.buffers = {f"{i}.{k}": b for i, l in enumerate(self.sublayers) for k, b in l.buffers.items()}
 
     def config(self):
         return {"type": self.kind, "layers": [l.config() for l in self.sublayers]}
@@ -44,6 +51,24 @@ class Residual(Layer):
         for layer in self.sublayers:                      # each sub-layer resets its own way
             layer.zero_grad()
 
+    def decays(self, name):
+        i, _, key = name.partition(".")
+        return self.sublayers[int(i)].decays(key)
+
+    def set_rng(self, rng):
+        self.rng = rng
+        for layer in self.sublayers:
+            layer.set_rng(rng)
+
+    def set_buffer(self, name, value):
+        i, _, key = name.partition(".")
+        self.sublayers[int(i)].set_buffer(key, value)
+
+    def cast_buffers(self, dtype):
+        for layer in self.sublayers:
+            layer.cast_buffers(dtype)
+        self._collect_buffers()
+
     def bind(self, name, param, grad):
         i, _, key = name.partition(".")
         self.sublayers[int(i)].bind(key, param, grad)
@@ -53,6 +78,11 @@ class Residual(Layer):
         shape = tuple(input_shape)
         for layer in self.sublayers:
             shape = layer.output_shape(shape)
+        for i, layer in enumerate(self.sublayers):        # sizes a sub-layer took from its input
+            for k in layer.params:
+                self.params[f"{i}.{k}"] = layer.params[k]
+                self.grads[f"{i}.{k}"] = layer.grads[k]
+        self._collect_buffers()
         if shape != tuple(input_shape):
             raise self.shape_error(input_shape, f"layers that keep the shape (they give {shape})")
         return shape

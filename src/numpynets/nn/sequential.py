@@ -6,17 +6,39 @@ gradients is one ``fill``, and an optimizer updates the whole model with a
 handful of vectorised operations instead of a loop over tensors. The order of
 ``named_parameters()`` (``"0.W", "0.b", "2.W", ...``: layer index, then the
 layer's own order) is fixed; it is the order in model files.
+
+Buffers (non-trainable state such as BatchNorm's running statistics) are
+named the same way (``"1.running_mean"``) but live outside the flat buffers:
+optimizers are handed ``flat_params`` only, so they never see them.
+``state_dict()`` holds both, and model files store both.
+
+The model owns one random generator, ``self.rng``, shared by every layer
+that draws random numbers (``layer.rng``; Dropout). A model built with an
+initialisation generator takes a child of it (``Generator.spawn``, which
+draws nothing, so the weights stay as they were), so the run's seed fixes
+the masks too; ``rng_state()``/``set_rng_state()`` save and restore it.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ShapeError
+from ..errors import ConfigError, ShapeError
 from .layer import Layer, layer_from_config
 from .losses import PER_SAMPLE, get_loss, softmax
 
 _ALIGN = 16  # elements: keeps every view 64-byte aligned for float32
+
+
+def _child_generator(rng: np.random.Generator | None) -> np.random.Generator:
+    """The model's generator for layers that draw: a child of the
+    initialisation generator (drawing nothing from it), or seed 0."""
+    if rng is None:
+        return np.random.default_rng(0)
+    try:
+        return rng.spawn(1)[0]
+    except TypeError:                                      # a generator made without a SeedSequence
+        return np.random.default_rng(int(rng.bit_generator.random_raw()))
 
 
 class Sequential:
@@ -27,8 +49,11 @@ class Sequential:
         self.loss_name = loss
         self.loss_fn = get_loss(loss)
         shape = self.input_shape
-        for layer in self.layers:                          # raises ShapeError naming the layer
-            shape = layer.output_shape(shape)
+        for i, layer in enumerate(self.layers):            # raises ShapeError naming the layer
+            try:
+                shape = layer.output_shape(shape)
+            except ShapeError as exc:
+                raise ShapeError(f"layer {i}: {exc}") from None
         self.output_shape = shape
         if self.layers:                                    # nothing consumes the input's gradient
             self.layers[0].needs_input_grad = False
@@ -36,11 +61,19 @@ class Sequential:
             for layer in self.layers:
                 layer.reset_parameters(rng)
         self._build_flat(np.dtype(dtype))
+        for layer in self.layers:
+            layer.cast_buffers(self.dtype)
+        self.set_rng(_child_generator(rng))
 
     # -- construction -----------------------------------------------------
     @classmethod
     def from_architecture(cls, arch: dict, rng=None, dtype=np.float32) -> Sequential:
-        layers = [layer_from_config(c) for c in arch["layers"]]
+        layers = []
+        for i, c in enumerate(arch["layers"]):
+            try:
+                layers.append(layer_from_config(c))
+            except ConfigError as exc:                     # "layer 2: dropout: p must be ..."
+                raise ConfigError(f"layer {i}: {exc}") from None
         return cls(layers, arch["input_shape"], loss=arch.get("loss", "softmax_cross_entropy"),
                    dtype=dtype, rng=rng)
 
@@ -70,7 +103,48 @@ class Sequential:
         """A copy of this model computing in ``dtype`` (float64 for gradient checks)."""
         new = Sequential.from_architecture(self.architecture(), dtype=dtype)
         new.load_state_dict(self.state_dict())
+        new.set_rng_state(self.rng_state())
         return new
+
+    # -- randomness -------------------------------------------------------
+    def set_rng(self, rng: np.random.Generator) -> None:
+        """Give the model (and every layer: ``layer.rng``) this generator."""
+        self.rng = rng
+        for layer in self.layers:
+            layer.set_rng(rng)
+
+    @property
+    def uses_rng(self) -> bool:
+        return any(layer.uses_rng for layer in self.layers)
+
+    def rng_state(self) -> dict:
+        """The generator's state, a JSON-able dict (NumPy's
+        ``bit_generator.state``): save it with a checkpoint and give it to
+        :meth:`set_rng_state` to resume with the very same random draws."""
+        return self.rng.bit_generator.state
+
+    def set_rng_state(self, state: dict) -> None:
+        name = type(self.rng.bit_generator).__name__
+        if not isinstance(state, dict) or state.get("bit_generator") != name:
+            got = state.get("bit_generator") if isinstance(state, dict) else type(state).__name__
+            raise ConfigError(f"random generator state is for {got!r}; this model's generator is {name}")
+        self.rng.bit_generator.state = state
+
+    # -- weight decay -----------------------------------------------------
+    def decay_mask(self) -> np.ndarray:
+        """Boolean mask over ``flat_params``: True where weight decay applies
+        by default (weight matrices and kernels, ``layer.decays(name)``);
+        False for biases, normalisation scales and shifts, position
+        embeddings and the alignment padding."""
+        mask = np.zeros(self.flat_params.size, dtype=bool)
+        base = self.flat_params.__array_interface__["data"][0]
+        item = self.flat_params.itemsize
+        for _, layer, key in self._entries:
+            if layer.decays(key):
+                p = layer.params[key]
+                off = (p.__array_interface__["data"][0] - base) // item
+                mask[off:off + p.size] = True
+        return mask
 
     # -- parameters -------------------------------------------------------
     def named_parameters(self):
@@ -80,11 +154,19 @@ class Sequential:
     def num_parameters(self) -> int:
         return sum(p.size for _, p, _ in self.named_parameters())
 
+    def named_buffers(self):
+        """[(name, buffer), ...] in file order (after the parameters in files)."""
+        return [(f"{i}.{k}", b) for i, layer in enumerate(self.layers) for k, b in layer.buffers.items()]
+
     def state_dict(self) -> dict[str, np.ndarray]:
-        return {n: p.copy() for n, p, _ in self.named_parameters()}
+        """Copies of every parameter and every buffer, by name."""
+        return {**{n: p.copy() for n, p, _ in self.named_parameters()},
+                **{n: b.copy() for n, b in self.named_buffers()}}
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
-        mine = {n: p for n, p, _ in self.named_parameters()}
+        """Parameters and buffers, by name, copied in place."""
+        buffers = dict(self.named_buffers())
+        mine = {**{n: p for n, p, _ in self.named_parameters()}, **buffers}
         if set(mine) != set(state):
             missing, extra = sorted(set(mine) - set(state)), sorted(set(state) - set(mine))
             raise ShapeError(f"parameters do not match the architecture: missing {missing}, unexpected {extra}")
@@ -92,7 +174,11 @@ class Sequential:
             if tuple(state[n].shape) != p.shape:
                 raise ShapeError(f"parameter {n}: shape {tuple(state[n].shape)} in the file, "
                                  f"{p.shape} in the architecture")
-            p[...] = state[n]
+            if n in buffers:
+                i, _, key = n.partition(".")
+                self.layers[int(i)].set_buffer(key, state[n])
+            else:
+                p[...] = state[n]
 
     def zero_grad(self) -> None:
         for layer in self.layers:                          # a Linear only marks its gradients stale

@@ -65,6 +65,8 @@ class Patchify(Layer):
     (N, H, W) -> (N, T, P*P) with ``T = (H/P) (W/P)``; see :func:`patchify`
     for the order. The backward pass is the inverse permutation, since each
     pixel lands in exactly one token.
+
+    Derivation: docs/layers/patchify.md
     """
 
     def __init__(self, patch: int = 4):
@@ -121,6 +123,8 @@ class PositionEmbedding(Layer):
     ``dL/dpos = sum_n dy_n`` and ``dL/dx = dy``. The original adds it to the
     projected patches *before* the ReLU, and initialises it with
     :func:`sinusoidal_table` (``init="sinusoidal"``).
+
+    Derivation: docs/layers/position_embedding.md
     """
 
     def __init__(self, tokens: int, dim: int, init: str = "sinusoidal"):
@@ -158,7 +162,10 @@ class PositionEmbedding(Layer):
 @register("mean_pool")
 class MeanPool(Layer):
     """Average over tokens: (N, T, D) -> (N, D), ``y = (1/T) sum_t x_t``,
-    so every token receives ``dy / T``."""
+    so every token receives ``dy / T``.
+
+    Derivation: docs/layers/mean_pool.md
+    """
 
     def output_shape(self, input_shape):
         if len(input_shape) != 2:

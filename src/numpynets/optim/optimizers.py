@@ -79,6 +79,10 @@ class SGD(Optimizer):
         self.momentum, self.nesterov, self.weight_decay = float(momentum), bool(nesterov), float(weight_decay)
 
     def _update(self, p, g, state, d):
+        # Each line is one pass over the chunk (a NumPy call). The arithmetic,
+        # operation for operation, is the slow twin's (sgd_update_reference):
+        # the results are bit-identical; only copies are gone (the gradient is
+        # read where it lies instead of first copied into the scratch d).
         lr, mu, wd = self.lr, self.momentum, self.weight_decay
         if not mu and not wd:
             np.multiply(g, lr, out=d)
@@ -87,22 +91,55 @@ class SGD(Optimizer):
         if wd:
             np.multiply(p, wd, out=d)
             d += g                                         # L2 penalty (wd/2)|p|^2 has gradient wd p
-        else:
-            np.copyto(d, g)
-        if mu:
-            v = state["velocity"]
-            v *= mu
-            v += d
-            if self.nesterov:                              # look ahead along the velocity:
-                d *= 1 / mu                                # lr (g + mu v) = lr mu (g/mu + v)
-                d += v
-                d *= lr * mu
+            g = d                                          # g' = g + wd p from here on
+        if not mu:
+            if g is not d:
+                np.multiply(g, lr, out=d)
             else:
-                np.multiply(v, lr, out=d)
+                d *= lr
             p -= d
             return
-        d *= lr
+        v = state["velocity"]
+        v *= mu
+        v += g                                             # v = mu v + g'
+        if self.nesterov:                                  # look ahead along the velocity:
+            if g is d:
+                d *= 1 / mu
+            else:
+                np.multiply(g, 1 / mu, out=d)              # lr (g' + mu v) = lr mu (g'/mu + v)
+            d += v
+            d *= lr * mu
+        else:
+            np.multiply(v, lr, out=d)
         p -= d
+
+
+def sgd_update_reference(p, g, v, lr: float, mu: float, nesterov: bool, wd: float) -> None:
+    """The slow twin of ``SGD._update`` (its original form, a copy of the
+    gradient first), for tests: whole arrays, every operation spelled out."""
+    d = np.empty_like(p)
+    if not mu and not wd:
+        np.multiply(g, lr, out=d)
+        p -= d
+        return
+    if wd:
+        np.multiply(p, wd, out=d)
+        d += g
+    else:
+        np.copyto(d, g)
+    if mu:
+        v *= mu
+        v += d
+        if nesterov:
+            d *= 1 / mu
+            d += v
+            d *= lr * mu
+        else:
+            np.multiply(v, lr, out=d)
+        p -= d
+        return
+    d *= lr
+    p -= d
 
 
 class Adam(Optimizer):

@@ -21,7 +21,7 @@ from ..io.original_models import original_kind, write_original
 from ..models.recipes import Recipe
 from ..models.registry import MODELS, build, build_architecture, get_model, get_recipe, load_architecture_file
 from ..optim.schedules import load_schedule_config
-from ..runtime import blas_threads, resolve_threads
+from ..runtime import auto_threads, blas_threads, resolve_threads
 from .evaluate import check_fits_dataset, evaluate
 from .fit import fit, seeds
 from .runlog import make_run_dir, write_json
@@ -159,6 +159,9 @@ def run_training(opts: TrainOptions, log=print) -> dict:
         _remove_if_empty(run_dir, parent_too=not opts.out)
         raise
     load_seconds = time.perf_counter() - t_load
+    threads_auto = None                                # --threads auto: time this model's step with each count
+    if opts.threads in (None, "auto") and len(train):
+        threads, threads_auto = auto_threads(model, train.x[:recipe.batch_size], train.y[:recipe.batch_size])
     config = {
         "model": name, "recipe_name": recipe_name, "recipe": recipe.to_dict(), "architecture": arch,
         "seed": opts.seed, "dataset": dataset, "data_dir": str(folder) if folder else None,
@@ -168,6 +171,8 @@ def run_training(opts: TrainOptions, log=print) -> dict:
         "python": platform.python_version(), "machine": platform.machine(),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
+    if threads_auto:
+        config["threads_auto"] = threads_auto
     write_json(run_dir / "config.json", config)
     log(f"{name} ({recipe_name} recipe): {model.num_parameters():,d} parameters; "
         f"{len(train):,d} train / {config['val_samples']:,d} val / {len(test):,d} test samples; "

@@ -1,0 +1,187 @@
+"""Every registered layer type (``numpynets.nn.LAYERS``) and every loss
+(``numpynets.nn.losses.LOSSES``) has a derivation page, ``docs/layers/<type>.md``,
+and a finite-difference gradient check. A type registered later cannot skip
+either: these tests walk the registries, not a list written here.
+
+A gradient check is a test marked ``@pytest.mark.gradcheck("<type>")`` in any
+``tests/test_*.py``, found here by reading the test files (so it does not
+matter which file holds it). ``conftest.py`` makes the marker honest: a marked
+test that never runs ``check_layer`` on a layer of that type (or
+``numerical_gradient`` on that loss) fails.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import inspect
+import re
+from pathlib import Path
+
+import pytest
+
+from numpynets.nn import LAYERS
+from numpynets.nn.losses import LOSSES
+
+pytest_plugins = ["pytester"]                             # for the watcher test at the end
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGES = ROOT / "docs" / "layers"
+LINK = re.compile(r"\[([^\]]*)\]\(([^)\s]+)\)")            # [text](target)
+
+
+def registered() -> dict[str, object]:
+    """Type name -> the class (layers) or function (losses) it names."""
+    return {**LAYERS, **LOSSES}
+
+
+def _is_gradcheck_mark(node: ast.AST) -> bool:
+    """``pytest.mark.gradcheck(...)`` (or ``mark.gradcheck(...)``)."""
+    return (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "gradcheck" and isinstance(node.func.value, ast.Attribute)
+            and node.func.value.attr == "mark")
+
+
+@functools.lru_cache(maxsize=None)
+def gradcheck_tests() -> dict[str, list[tuple[Path, str]]]:
+    """Type name -> the (file, test function) pairs marked as its gradient
+    check, from the decorators of every test function (marks on a
+    ``pytest.param`` inside ``parametrize`` count too)."""
+    found: dict[str, list[tuple[Path, str]]] = {}
+    for path in sorted((ROOT / "tests").glob("test_*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for fn in ast.walk(tree):
+            if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) or not fn.name.startswith("test"):
+                continue
+            for deco in fn.decorator_list:
+                for node in ast.walk(deco):
+                    if _is_gradcheck_mark(node):
+                        for arg in node.args:
+                            assert isinstance(arg, ast.Constant) and isinstance(arg.value, str), \
+                                f"{path.name}:{fn.name}: gradcheck marks take type names as string literals"
+                            found.setdefault(arg.value, []).append((path, fn.name))
+    return found
+
+
+def page_links(page: Path) -> list[tuple[str, str]]:
+    return LINK.findall(page.read_text(encoding="utf-8"))
+
+
+def test_every_registered_type_has_a_gradient_check():
+    checks = gradcheck_tests()
+    missing = sorted(set(registered()) - set(checks))
+    assert not missing, (
+        f"registered types without a gradient check: {', '.join(missing)}; add a test that runs "
+        "numpynets.nn.gradcheck.check_layer on it (float64, random upstream gradient) and mark it "
+        "@pytest.mark.gradcheck(\"<type>\")")
+
+
+def test_gradcheck_marks_name_registered_types():
+    unknown = sorted(set(gradcheck_tests()) - set(registered()))
+    assert not unknown, f"gradcheck marks for types nobody registered (a typo, or a renamed layer?): {unknown}"
+
+
+@pytest.mark.parametrize("kind", sorted(registered()))
+def test_every_registered_type_has_a_page(kind):
+    page = PAGES / f"{kind}.md"
+    assert page.is_file(), f"{kind!r} is registered but has no derivation page {page.relative_to(ROOT)}"
+
+
+@pytest.mark.parametrize("kind", sorted(registered()))
+def test_page_links_to_its_code_and_its_gradient_check(kind):
+    page = PAGES / f"{kind}.md"
+    if not page.is_file():
+        pytest.fail(f"no page {page.relative_to(ROOT)}")
+    text = page.read_text(encoding="utf-8")
+    targets = set()
+    for label, target in page_links(page):
+        if re.match(r"[a-z]+:", target) or target.startswith("#"):
+            continue                                        # a web address or an anchor in the page
+        resolved = (page.parent / target.split("#")[0]).resolve()
+        assert resolved.exists(), f"{page.name}: link [{label}]({target}) points at nothing"
+        targets.add(resolved)
+    code = Path(inspect.getsourcefile(registered()[kind])).resolve()
+    assert code in targets, f"{page.name} should link to the code, {code.relative_to(ROOT)}"
+    checks = [(path, name) for path, name in gradcheck_tests().get(kind, []) if path.resolve() in targets]
+    assert checks, f"{page.name} should link to the test file that holds {kind!r}'s gradient check"
+    assert any(name in text for _, name in checks), \
+        f"{page.name} should name its gradient-check test ({', '.join(n for _, n in checks)})"
+
+
+@pytest.mark.parametrize("kind", sorted(registered()))
+def test_docstring_links_back_to_the_page(kind):
+    doc = inspect.getdoc(registered()[kind]) or ""
+    assert f"docs/layers/{kind}.md" in doc, \
+        f"the docstring of {kind!r} should say where its derivation is: 'Derivation: docs/layers/{kind}.md'"
+
+
+def test_index_lists_every_page():
+    index = (PAGES / "README.md").read_text(encoding="utf-8")
+    linked = {target for _, target in LINK.findall(index)}
+    missing = sorted(kind for kind in registered() if f"{kind}.md" not in linked)
+    assert not missing, f"docs/layers/README.md does not link to: {missing}"
+
+
+@pytest.mark.parametrize("page", sorted(PAGES.glob("*.md")), ids=lambda p: p.name)
+def test_math_blocks_are_closed(page):
+    """Display math ($$ ... $$) opens and closes on lines of its own, and
+    inline $...$ pairs up on each line: an odd count renders the rest of
+    the page as mathematics on GitHub. No ``\\`` line breaks or
+    ``\begin`` environments, which GitHub's Markdown step can mangle
+    before MathJax sees them: one equation per block instead."""
+    in_code = False
+    display = 0
+    for number, line in enumerate(page.read_text(encoding="utf-8").splitlines(), 1):
+        if line.startswith("```"):
+            in_code = not in_code
+            continue
+        if in_code:
+            continue
+        if line.strip() == "$$":
+            display += 1
+            continue
+        if display % 2 == 1 or "$" in line:
+            assert "\\\\" not in line and "\\begin" not in line, \
+                f"{page.name}:{number}: no \\\\ or \\begin in math on GitHub; split the equation"
+        assert "$$" not in line, f"{page.name}:{number}: put $$ on a line of its own"
+        if display % 2 == 0:
+            bare = re.sub(r"`[^`]*`", "", line)             # $ inside inline code is not math
+            assert bare.count("$") % 2 == 0, f"{page.name}:{number}: unpaired $"
+    assert display % 2 == 0, f"{page.name}: a $$ block is never closed"
+
+
+def test_a_gradcheck_mark_that_checks_nothing_fails(pytester):
+    """The marker's watcher (conftest.py) must fail a test whose mark claims
+    a type it never checks, and pass one that does check it."""
+    pytester.makeconftest((ROOT / "tests" / "conftest.py").read_text(encoding="utf-8"))
+    pytester.makeini("[pytest]\nmarkers =\n    gradcheck: test\n")
+    pytester.makepyfile(test_marks="""
+        import pytest
+        from numpynets.nn import ReLU, Tanh
+        from numpynets.nn.gradcheck import check_layer, numerical_gradient
+        from numpynets.nn.losses import mse
+
+        @pytest.mark.gradcheck("tanh")
+        def test_claims_tanh_checks_relu(rng):
+            check_layer(ReLU(), rng.standard_normal((2, 3)) + 3, rng)
+
+        @pytest.mark.gradcheck("mse")
+        def test_calls_the_loss_without_a_check(rng):
+            p = rng.standard_normal(3)
+            mse(p, p)
+
+        @pytest.mark.gradcheck("tanh")
+        def test_honest_layer(rng):
+            check_layer(Tanh(), rng.standard_normal((2, 3)), rng)
+
+        @pytest.mark.gradcheck("mse")
+        def test_honest_loss(rng):
+            p, t = rng.standard_normal(3), rng.standard_normal(3)
+            numerical_gradient(lambda: mse(p, t)[0], p)
+    """)
+    result = pytester.runpytest("-q", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=4, errors=2)
+    out = result.stdout.str()
+    assert "ERROR at teardown of test_claims_tanh_checks_relu" in out
+    assert "ERROR at teardown of test_calls_the_loss_without_a_check" in out
+    assert "marked gradcheck(tanh) but gradient-checked none of them" in out
