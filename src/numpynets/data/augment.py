@@ -100,8 +100,9 @@ def _bilinear_matrix(n_out: int, n_in: int) -> np.ndarray:
     return m
 
 
-def sample_coordinates(rng: np.random.Generator, cfg: AugmentConfig, n: int, h: int, w: int):
-    """(rows, cols), each (n, h, w) float64: where each output pixel reads the input."""
+def sample_coordinates(rng: np.random.Generator, cfg: AugmentConfig, n: int, h: int, w: int, dtype=np.float64):
+    """(rows, cols), each (n, h, w) of ``dtype``: where each output pixel
+    reads the input. The random draws are float64 whatever ``dtype``."""
     u = rng.uniform(-1.0, 1.0, size=(n, 5))                          # (n, 5): one column per transform
     theta = np.deg2rad(cfg.rotate) * u[:, 0]                         # (n,)
     zoom = 1.0 + cfg.scale * u[:, 1]                                 # (n,) > 0 (scale <= 0.9)
@@ -112,14 +113,18 @@ def sample_coordinates(rng: np.random.Generator, cfg: AugmentConfig, n: int, h: 
     a00, a01 = cos, cos * shear - sin
     a10, a11 = sin, sin * shear + cos
     cy, cx = (h - 1) / 2.0, (w - 1) / 2.0
-    py = (np.arange(h) - cy)[None, :, None]                          # (1, h, 1)
-    px = (np.arange(w) - cx)[None, None, :]                          # (1, 1, w)
-    rows = a00[:, None, None] * py + a01[:, None, None] * px + (cy + ty)[:, None, None]   # (n, h, w)
-    cols = a10[:, None, None] * py + a11[:, None, None] * px + (cx + tx)[:, None, None]  # (n, h, w)
+    py = (np.arange(h) - cy).astype(dtype)[None, :, None]            # (1, h, 1)
+    px = (np.arange(w) - cx).astype(dtype)[None, None, :]            # (1, 1, w)
+
+    def col(v):                                                      # (n,) -> (n, 1, 1) of dtype
+        return v.astype(dtype)[:, None, None]
+
+    rows = col(a00) * py + col(a01) * px + col(cy + ty)              # (n, h, w)
+    cols = col(a10) * py + col(a11) * px + col(cx + tx)              # (n, h, w)
     if cfg.elastic > 0:
         grid = rng.uniform(-cfg.elastic, cfg.elastic, size=(2, n, 4, 4))               # (2, n, 4, 4)
         my, mx = _bilinear_matrix(h, 4), _bilinear_matrix(w, 4)                         # (h, 4), (w, 4)
-        field = np.einsum("hi,kniJ,wJ->knhw", my, grid, mx)                              # (2, n, h, w)
+        field = np.einsum("hi,kniJ,wJ->knhw", my, grid, mx).astype(dtype)                # (2, n, h, w)
         rows += field[0]
         cols += field[1]
     return rows, cols
@@ -127,25 +132,58 @@ def sample_coordinates(rng: np.random.Generator, cfg: AugmentConfig, n: int, h: 
 
 def resample(images: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """Bilinear sampling of ``images`` (N, C, H, W) at (rows, cols) (N, H, W),
-    zero outside; one transform per image, shared by its channels."""
+    zero outside; one transform per image, shared by its channels.
+
+    Interpolation between the four neighbours ``g`` of (r, c) with fractions
+    ``(a, b)``: ``top = g00 + b (g01 - g00)``, ``bottom = g10 + b (g11 - g10)``,
+    ``out = top + a (bottom - top)``. The batch is padded with a zero border
+    of two pixels and every coordinate clipped into it, so each of the four
+    gathers is in range and a pixel outside the image reads zero; the
+    gathers are ``np.take`` on the flattened padded batch, and the
+    arithmetic is in place, in the images' dtype, with int32 indices."""
     N, C, H, W = images.shape
-    # a zero border of two pixels: a coordinate outside the image is clipped
-    # into it, where both of its interpolation rows (or columns) read zero
-    pad = np.zeros((N, C, H + 4, W + 4), dtype=images.dtype)       # (N, C, H+4, W+4)
-    pad[:, :, 2:-2, 2:-2] = images
-    r = np.clip(rows + 2.0, 0.0, H + 2.5)                           # (N, H, W) in padded coordinates
-    c = np.clip(cols + 2.0, 0.0, W + 2.5)
-    r0, c0 = np.floor(r).astype(np.int64), np.floor(c).astype(np.int64)
-    fr, fc = (r - r0).astype(images.dtype), (c - c0).astype(images.dtype)   # (N, H, W) in [0, 1)
-    Wp = W + 4
-    base = (np.arange(N) * ((H + 4) * Wp))[:, None, None] + r0 * Wp + c0    # (N, H, W) flat index
-    flat = pad.transpose(0, 2, 3, 1).reshape(-1, C)                  # (N*(H+4)*(W+4), C)
-    g00, g01 = flat[base], flat[base + 1]                            # (N, H, W, C)
-    g10, g11 = flat[base + Wp], flat[base + Wp + 1]
-    fr, fc = fr[..., None], fc[..., None]                            # (N, H, W, 1)
-    one = images.dtype.type(1)
-    out = (g00 * (one - fc) + g01 * fc) * (one - fr) + (g10 * (one - fc) + g11 * fc) * fr   # (N, H, W, C)
-    return np.ascontiguousarray(out.transpose(0, 3, 1, 2))           # (N, C, H, W)
+    Hp, Wp = H + 4, W + 4
+    dt = images.dtype
+    pad = np.zeros((N, Hp, Wp, C), dtype=dt)                          # (N, H+4, W+4, C), channels last
+    pad[:, 2:-2, 2:-2, :] = images.transpose(0, 2, 3, 1)
+    # padded coordinates, clipped into the border; all >= 0, so truncation is the floor
+    r = rows.astype(dt)                                               # (N, H, W), a copy
+    c = cols.astype(dt)
+    r += dt.type(2)
+    c += dt.type(2)
+    np.clip(r, 0, H + 2.5, out=r)
+    np.clip(c, 0, W + 2.5, out=c)
+    r0, c0 = r.astype(np.int32), c.astype(np.int32)                   # (N, H, W)
+    r -= r0                                                           # the fractions, in [0, 1)
+    c -= c0
+    base = r0
+    base *= Wp
+    base += c0
+    base += (np.arange(N, dtype=np.int32) * (Hp * Wp))[:, None, None]  # (N, H, W): flat pixel index
+    if C == 1:
+        flat = pad.reshape(-1)                                        # 1-D: the fastest gather
+        a, b = r, c                                                   # (N, H, W)
+        shape = (N, H, W)
+    else:
+        flat = pad.reshape(N * Hp * Wp, C)
+        a, b = r[..., None], c[..., None]                             # (N, H, W, 1)
+        shape = (N, H, W, C)
+    top = np.take(flat, base, axis=0).reshape(shape)                  # g00
+    g01 = np.take(flat, base + 1, axis=0).reshape(shape)
+    bottom = np.take(flat, base + Wp, axis=0).reshape(shape)          # g10
+    g11 = np.take(flat, base + (Wp + 1), axis=0).reshape(shape)
+    g01 -= top                                                        # top = g00 + b (g01 - g00)
+    g01 *= b
+    top += g01
+    g11 -= bottom                                                     # bottom = g10 + b (g11 - g10)
+    g11 *= b
+    bottom += g11
+    bottom -= top                                                     # out = top + a (bottom - top)
+    bottom *= a
+    top += bottom
+    if C == 1:
+        return top[:, None]                                           # (N, 1, H, W)
+    return np.ascontiguousarray(top.transpose(0, 3, 1, 2))            # (N, C, H, W)
 
 
 def resample_reference(images: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
@@ -186,7 +224,7 @@ class Augmenter:
             raise ConfigError(f"augmentation works on image batches (N, H, W) or (N, C, H, W), got shape {x.shape}")
         x4 = x[:, None] if x.ndim == 3 else x                         # (N, C, H, W)
         N, _, H, W = x4.shape
-        rows, cols = sample_coordinates(self.rng, self.config, N, H, W)
+        rows, cols = sample_coordinates(self.rng, self.config, N, H, W, dtype=x4.dtype)
         out = resample(x4, rows, cols)                                 # (N, C, H, W)
         return out[:, 0] if x.ndim == 3 else out
 
