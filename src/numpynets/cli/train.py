@@ -13,13 +13,15 @@ from .common import add_data_options, add_dataset_option, add_threads_option, pr
 ARCH_FLAGS = [
     ("--hidden", "hidden", int, "mlp: hidden units (default 512)"),
     ("--init", "init", str, "weight initialisation: xavier, xavier_normal, he, he_uniform"),
-    ("--channels", "channels", int, "cnn: convolution filters (original 8)"),
+    ("--channels", "channels", int, "cnn: convolution filters (original 8); convnet: first block (16, the second twice as many)"),
     ("--d-model", "d_model", int, "attention: token width D (original 64; 16 in its first version)"),
     ("--ff-dim", "ff_dim", int, "attention: feed-forward width F (original 128)"),
     ("--heads", "heads", int, "attention: attention heads; must divide D (original 1)"),
     ("--residual", "residual", str, "attention: residual connections, on|off (original off)"),
     ("--layernorm", "layernorm", str, "attention: pre-norm LayerNorm, on|off (original off)"),
     ("--blocks", "blocks", int, "attention: attention + feed-forward blocks stacked (original 1)"),
+    ("--batchnorm", "batchnorm", str, "convnet: BatchNorm after each convolution, on|off (default off)"),
+    ("--dropout", "dropout", float, "convnet: dropout before the classifier, probability (default 0: off)"),
 ]
 
 # augmentation strengths: (flag, AugmentConfig field, metavar, help)

@@ -168,10 +168,11 @@ def resample(images: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarr
         flat = pad.reshape(N * Hp * Wp, C)
         a, b = r[..., None], c[..., None]                             # (N, H, W, 1)
         shape = (N, H, W, C)
+    # the neighbours right, below and below-right are the same gather from shifted views
     top = np.take(flat, base, axis=0).reshape(shape)                  # g00
-    g01 = np.take(flat, base + 1, axis=0).reshape(shape)
-    bottom = np.take(flat, base + Wp, axis=0).reshape(shape)          # g10
-    g11 = np.take(flat, base + (Wp + 1), axis=0).reshape(shape)
+    g01 = np.take(flat[1:], base, axis=0).reshape(shape)
+    bottom = np.take(flat[Wp:], base, axis=0).reshape(shape)          # g10
+    g11 = np.take(flat[Wp + 1:], base, axis=0).reshape(shape)
     g01 -= top                                                        # top = g00 + b (g01 - g00)
     g01 *= b
     top += g01
