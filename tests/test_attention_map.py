@@ -17,6 +17,7 @@ from numpynets.io.native import save_model
 from numpynets.models.attention import architecture
 from numpynets.models.mlp import architecture as mlp_architecture
 from numpynets.models.registry import build
+from numpynets.nn.attention import attention_reference
 
 
 @pytest.fixture
@@ -52,10 +53,32 @@ def test_attention_weights_come_from_the_model(rng):
     assert weights.shape == (2, 49, 49)
     np.testing.assert_allclose(weights.sum(axis=-1), 1.0, atol=1e-5)
     assert not layers[1].keep_attention and layers[1].last_attention is None    # flag restored
-    # the same weights as a forward pass that keeps them by hand
-    layers[1].keep_attention = True
-    model.forward(image[None])
-    np.testing.assert_array_equal(weights, layers[1].last_attention[0])
+    # the weights softmax(q k^T / sqrt(E)) recomputed independently: the
+    # attention layer's input taken by running the layers before it, then
+    # the slow one-query-at-a-time twin in float64 on the layer's parameters
+    target = layers[1]
+    x = attention_input(model, image[None], target).astype(np.float64)          # (1, T, D)
+    params = {k: p.astype(np.float64) for k, p in target.params.items()}
+    _, ref = attention_reference(x, params, heads=target.heads)                  # (1, H, T, T)
+    np.testing.assert_allclose(weights, ref[0], atol=1e-5)
+    assert np.abs(weights - weights.mean(axis=-1, keepdims=True)).max() > 1e-3    # not uniform rows
+
+
+def attention_input(model, x, target):
+    """The input that ``target`` (an attention layer, maybe inside a
+    Residual block) receives in a forward pass of ``x``."""
+    h = model._as_input(x)
+    for layer in model.layers:
+        if layer is target:
+            return h
+        if target in getattr(layer, "sublayers", ()):
+            g = h
+            for sub in layer.sublayers:
+                if sub is target:
+                    return g
+                g = sub.forward(g)
+        h = layer.forward(h)
+    raise AssertionError("attention layer not found")
 
 
 def test_pick_queries_are_inky_and_spread(rng):

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from fake_mnist import write_fake_mnist
+from needs import unavailable
 from PIL import Image
 
 from numpynets.cli import main
@@ -182,7 +183,7 @@ def read_only_folder(tmp_path) -> Path:
         except OSError:
             return cand
         (cand / "numpynets-probe").rmdir()
-    pytest.skip("no folder here refuses writes")
+    unavailable("no folder here refuses writes", "run the tests as a user that cannot write /proc")
 
 
 def test_train_out_in_a_read_only_folder(fake_data, capsys, tmp_path):

@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import time
 
+import needs
 import numpy as np
 import pytest
 from PIL import Image
@@ -31,9 +32,7 @@ from numpynets.train import evaluate, fit, seeds
 
 
 def unavailable(why: str):
-    if os.environ.get("CI"):
-        pytest.fail(f"{why}: CI must provide it (apt-get install -y xvfb)")
-    pytest.skip(why)
+    needs.unavailable(why, "apt-get install -y xvfb xdotool python3-tk")
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ import os
 
 import numpy as np
 import pytest
+from needs import need_module
 from PIL import Image
 
 from numpynets.apps.drawing import BRUSH, CANVAS, Drawing, render_strokes, strokes_from_image
@@ -283,7 +284,7 @@ def test_draw_without_a_model_says_how_to_train_one(tmp_path, capsys):
 
 
 def test_draw_without_a_display_says_so(tmp_path, capsys):
-    pytest.importorskip("tkinter")
+    need_module("tkinter", "apt-get install -y python3-tk")
     from numpynets.apps.draw import make_root
 
     with pytest.raises(NumpynetsError, match=r"^no display: numpynets draw needs a desktop \(set DISPLAY\)"):

@@ -3,10 +3,11 @@
 and a finite-difference gradient check. A type registered later cannot skip
 either: these tests walk the registries, not a list written here.
 
-A gradient check is a test marked ``@pytest.mark.gradcheck("<type>")`` in any
-``tests/test_*.py``, found here by reading the test files (so it does not
-matter which file holds it). ``conftest.py`` makes the marker honest: a marked
-test that never runs ``check_layer`` on a layer of that type (or
+A gradient check is a test marked ``@pytest.mark.gradcheck("<type>")``, or a
+row of a ``GRADCHECK_CASES`` table that a test is parametrized over, in any
+``tests/test_*.py``; they are found here by reading the test files, so it does
+not matter which file holds them. ``conftest.py`` makes the marker honest: a
+marked test that never runs ``check_layer`` on a layer of that type (or
 ``numerical_gradient`` on that loss) fails.
 """
 
@@ -42,24 +43,48 @@ def _is_gradcheck_mark(node: ast.AST) -> bool:
             and node.func.value.attr == "mark")
 
 
+def _case_table_kinds(tree: ast.Module) -> dict[str, set[str]]:
+    """A module-level table of cases, ``NAME_CASES = [("<type>[-variant]", ...), ...]``
+    (as tests/test_layers_gradcheck.py's ``GRADCHECK_CASES``): table name ->
+    the types its string ids name."""
+    tables: dict[str, set[str]] = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and isinstance(node.value, (ast.List, ast.Tuple)):
+            for target in node.targets:
+                if isinstance(target, ast.Name) and target.id.startswith("GRADCHECK"):
+                    tables[target.id] = {row.elts[0].value.split("-")[0] for row in node.value.elts
+                                         if isinstance(row, ast.Tuple) and row.elts
+                                         and isinstance(row.elts[0], ast.Constant)
+                                         and isinstance(row.elts[0].value, str)}
+    return tables
+
+
 @functools.lru_cache(maxsize=None)
 def gradcheck_tests() -> dict[str, list[tuple[Path, str]]]:
-    """Type name -> the (file, test function) pairs marked as its gradient
-    check, from the decorators of every test function (marks on a
-    ``pytest.param`` inside ``parametrize`` count too)."""
+    """Type name -> the (file, test function) pairs that gradient-check it,
+    found in every ``tests/test_*.py`` in two forms:
+
+    * a ``@pytest.mark.gradcheck("<type>")`` decorator (marks on a
+      ``pytest.param`` inside ``parametrize`` count too);
+    * a test parametrized over a module-level ``GRADCHECK_CASES`` table whose
+      rows start with an id ``"<type>"`` or ``"<type>-<variant>"``.
+    """
     found: dict[str, list[tuple[Path, str]]] = {}
     for path in sorted((ROOT / "tests").glob("test_*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        tables = _case_table_kinds(tree)
         for fn in ast.walk(tree):
             if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) or not fn.name.startswith("test"):
                 continue
+            kinds: set[str] = set()
             for deco in fn.decorator_list:
                 for node in ast.walk(deco):
                     if _is_gradcheck_mark(node):
-                        for arg in node.args:
-                            assert isinstance(arg, ast.Constant) and isinstance(arg.value, str), \
-                                f"{path.name}:{fn.name}: gradcheck marks take type names as string literals"
-                            found.setdefault(arg.value, []).append((path, fn.name))
+                        kinds |= {a.value for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, str)}
+                    elif isinstance(node, ast.Name) and node.id in tables:
+                        kinds |= tables[node.id]
+            for kind in kinds:
+                found.setdefault(kind, []).append((path, fn.name))
     return found
 
 
@@ -122,13 +147,16 @@ def test_index_lists_every_page():
     assert not missing, f"docs/layers/README.md does not link to: {missing}"
 
 
-@pytest.mark.parametrize("page", sorted(PAGES.glob("*.md")), ids=lambda p: p.name)
+MATH_PAGES = sorted(PAGES.glob("*.md")) + [ROOT / "docs" / "tutorial.md"]
+
+
+@pytest.mark.parametrize("page", MATH_PAGES, ids=lambda p: p.name)
 def test_math_blocks_are_closed(page):
-    """Display math ($$ ... $$) opens and closes on lines of its own, and
+    r"""Display math ($$ ... $$) opens and closes on lines of its own, and
     inline $...$ pairs up on each line: an odd count renders the rest of
-    the page as mathematics on GitHub. No ``\\`` line breaks or
-    ``\begin`` environments, which GitHub's Markdown step can mangle
-    before MathJax sees them: one equation per block instead."""
+    the page as mathematics on GitHub. No ``\\`` line breaks, ``\begin``
+    environments or ``\_``, which GitHub's Markdown step can mangle before
+    MathJax sees them: one equation per block instead."""
     in_code = False
     display = 0
     for number, line in enumerate(page.read_text(encoding="utf-8").splitlines(), 1):
@@ -143,11 +171,39 @@ def test_math_blocks_are_closed(page):
         if display % 2 == 1 or "$" in line:
             assert "\\\\" not in line and "\\begin" not in line, \
                 f"{page.name}:{number}: no \\\\ or \\begin in math on GitHub; split the equation"
+            assert "\\_" not in line, f"{page.name}:{number}: no \\_ in math (Markdown eats the backslash)"
         assert "$$" not in line, f"{page.name}:{number}: put $$ on a line of its own"
         if display % 2 == 0:
             bare = re.sub(r"`[^`]*`", "", line)             # $ inside inline code is not math
             assert bare.count("$") % 2 == 0, f"{page.name}:{number}: unpaired $"
     assert display % 2 == 0, f"{page.name}: a $$ block is never closed"
+
+
+def _math_pieces(text: str) -> list[str]:
+    """The display blocks and inline formulas of a page, outside code."""
+    text = re.sub(r"^```.*?^```", "", text, flags=re.S | re.M)      # fenced code
+    text = re.sub(r"`[^`\n]*`", "", text)                           # inline code
+    pieces = re.findall(r"^\$\$\n(.*?)^\$\$", text, flags=re.S | re.M)
+    text = re.sub(r"^\$\$\n.*?^\$\$", "", text, flags=re.S | re.M)
+    return pieces + re.findall(r"\$([^$]+)\$", text)
+
+
+@pytest.mark.parametrize("page", MATH_PAGES, ids=lambda p: p.name)
+def test_formulas_balance_their_braces(page):
+    """Every formula closes its braces and pairs each \\left with a \\right
+    (MathJax shows an error box instead of the formula otherwise), and has
+    no ``<`` right before a letter (GitHub's sanitiser takes it for a tag)."""
+    for formula in _math_pieces(page.read_text(encoding="utf-8")):
+        bare = formula.replace("\\{", "").replace("\\}", "")
+        depth = 0
+        for ch in bare:
+            depth += {"{": 1, "}": -1}.get(ch, 0)
+            assert depth >= 0, f"{page.name}: a }} closes nothing in: {formula.strip()}"
+        assert depth == 0, f"{page.name}: an unclosed {{ in: {formula.strip()}"
+        lefts, rights = len(re.findall(r"\\left\b", formula)), len(re.findall(r"\\right\b", formula))
+        assert lefts == rights, f"{page.name}: \\left without \\right in: {formula.strip()}"
+        assert not re.search(r"<[A-Za-z/!?]", formula), \
+            f"{page.name}: '<' before a letter reads as an HTML tag on GitHub; write '< ' in: {formula.strip()}"
 
 
 def test_a_gradcheck_mark_that_checks_nothing_fails(pytester):

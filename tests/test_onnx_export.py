@@ -45,6 +45,14 @@ SAMPLES = {
     "residual": ([6, 8], [{"type": "residual", "layers": [
         {"type": "layer_norm", "dim": 8}, {"type": "self_attention", "dim": 8},
         {"type": "linear", "in_features": 8, "out_features": 8}]}]),
+    "batchnorm": ([3, 5, 4], [{"type": "batchnorm", "size": 3, "eps": 1e-3}, {"type": "flatten"},
+                              {"type": "batchnorm", "size": 60}]),
+    "dropout": ([5], [{"type": "dropout", "p": 0.5}]),
+    "leaky_relu": ([5], [{"type": "leaky_relu", "alpha": 0.1}]),
+    "elu": ([5], [{"type": "elu", "alpha": 0.7}]),
+    "gelu": ([5], [{"type": "gelu", "approximate": "tanh"}, {"type": "linear", "in_features": 5, "out_features": 5},
+                   {"type": "gelu", "approximate": "none"}]),
+    "swish": ([5], [{"type": "swish"}]),
 }
 
 

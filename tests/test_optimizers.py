@@ -93,12 +93,16 @@ def test_state_is_per_element_not_shared():
 
 
 @pytest.mark.parametrize("name", ["sgd", "adam", "adamw"])
-def test_float32_stays_float32(name):
+def test_float32_state_stays_float32(name):
+    """The optimizer's own state (velocity, Adam moments) is float32 for
+    float32 parameters, even with a float64 learning rate. (The parameters'
+    dtype cannot change under an in-place update, so checking it would prove
+    nothing; the arithmetic itself is checked bit for bit below.)"""
     p, g = np.ones(10, np.float32), np.full(10, 0.5, np.float32)
     opt = make_optimizer(name, [(p, g)], np.float64(0.01), momentum=0.9 if name == "sgd" else 0.0)
     opt.step()
-    assert p.dtype == np.float32
-    assert all(a.dtype == np.float32 for a in getattr(opt, "m", []) + getattr(opt, "v", []))
+    state = [a for s in opt.state for a in s.values()]
+    assert state and all(a.dtype == np.float32 for a in state)
 
 
 def test_bad_settings():
@@ -109,25 +113,60 @@ def test_bad_settings():
         make_optimizer("rmsprop", p, 0.1)
 
 
-@pytest.mark.parametrize("momentum", [0.0, 0.9])
-def test_sgd_arithmetic_is_float32(momentum):
+F32 = np.float32
+
+
+@pytest.mark.parametrize("momentum,nesterov", [(0.0, False), (0.9, False), (0.9, True)])
+def test_sgd_arithmetic_is_float32(momentum, nesterov):
     """Bit for bit the float32 formula: a coefficient promoted to float64
     (np.float64(lr) kept as such, uint8 / 255 and the like) would compute in
     float64 and round once at the end, which differs in the last bit for many
-    elements. (The dtype check above cannot see that: updates are in place.)"""
+    elements. The reference is written out here in float32 NumPy arithmetic,
+    one rounding per operation, in the order the optimizer documents."""
     rng = np.random.default_rng(0)
     p, g = rng.standard_normal(1000).astype(np.float32), np.zeros(1000, np.float32)
     ref, v = p.copy(), np.zeros(1000, np.float32)
-    opt = make_optimizer("sgd", [(p, g)], np.float64(0.01), momentum=momentum)
-    lr, mu = np.float32(0.01), np.float32(momentum)
-    for _ in range(2):
+    opt = make_optimizer("sgd", [(p, g)], np.float64(0.01), momentum=momentum, nesterov=nesterov)
+    lr, mu = 0.01, momentum
+    for _ in range(3):
         g[...] = rng.standard_normal(1000).astype(np.float32)
         opt.step()
-        if momentum:
-            v = v * mu + g                                     # (1000,) float32 throughout
-            ref -= v * lr
+        if nesterov:                                           # lr (g + mu v) as lr mu (g / mu + v)
+            v = v * F32(mu) + g
+            ref = ref - (g * F32(1 / mu) + v) * F32(lr * mu)
+        elif momentum:
+            v = v * F32(mu) + g                                # (1000,) float32 throughout
+            ref = ref - v * F32(lr)
         else:
-            ref -= g * lr
+            ref = ref - g * F32(lr)
+        assert ref.dtype == np.float32
+    assert np.array_equal(p, ref)
+
+
+@pytest.mark.parametrize("decoupled", [False, True])
+def test_adam_arithmetic_is_float32(decoupled):
+    """Adam and AdamW, bit for bit against float32 arithmetic written out:
+    bias corrections folded into one step size and one eps (Python floats,
+    rounded to float32 once, as NumPy 2 does with weak scalars)."""
+    rng = np.random.default_rng(1)
+    p, g = rng.standard_normal(1000).astype(np.float32), np.zeros(1000, np.float32)
+    ref, m, v = p.copy(), np.zeros(1000, np.float32), np.zeros(1000, np.float32)
+    lr, b1, b2, eps, wd = 0.01, 0.9, 0.999, 1e-8, 0.05
+    opt = make_optimizer("adamw" if decoupled else "adam", [(p, g)], np.float64(lr), weight_decay=wd)
+    for t in range(1, 4):
+        g[...] = rng.standard_normal(1000).astype(np.float32)
+        opt.step()
+        c2 = math.sqrt(1 - b2 ** t)
+        step, eps_hat = lr * c2 / (1 - b1 ** t), eps * c2
+        if decoupled:
+            ref = ref * F32(1 - lr * wd)
+            grad = g
+        else:
+            grad = g + ref * F32(wd)
+        m = m * F32(b1) + grad * F32(1 - b1)
+        v = v * F32(b2) + (grad * grad) * F32(1 - b2)
+        ref = ref - (m / (np.sqrt(v) + F32(eps_hat))) * F32(step)
+        assert ref.dtype == m.dtype == v.dtype == np.float32
     assert np.array_equal(p, ref)
 
 

@@ -286,3 +286,99 @@ def test_batchnorm_that_does_not_match_its_input_names_the_layer():
                                            {"type": "batchnorm", "size": 5}]}
     with pytest.raises(ShapeError, match=r"layer 1: BatchNorm\(size=5.*batchnorm size 5 does not match the input's 3"):
         build(arch)
+
+
+# -- evaluation mode everywhere, conversions ---------------------------------------
+def test_evaluate_and_predict_run_in_eval_mode(rng):
+    """evaluate (also the validation during training) and predict_proba
+    neither update BatchNorm's running statistics nor drop units: the same
+    input gives the same output twice, and the buffers stay as they are."""
+    from numpynets.train.evaluate import evaluate
+
+    model = build(_bn_cnn(), seed=0)
+    model.forward(rng.standard_normal((5, 1, 8, 8)), training=True)
+    before = {n: b.copy() for n, b in model.named_buffers()}
+    state = model.rng_state()
+    x = rng.standard_normal((20, 1, 8, 8)).astype(np.float32)
+    y = rng.integers(0, 4, 20)
+    a, b = evaluate(model, x, y), evaluate(model, x, y)
+    assert (a["loss"], a["accuracy"]) == (b["loss"], b["accuracy"])
+    np.testing.assert_array_equal(model.predict_proba(x), model.predict_proba(x))
+    for n, buf in model.named_buffers():
+        np.testing.assert_array_equal(buf, before[n])
+    assert model.rng_state() == state                            # nothing drew from the generator
+
+
+def test_conversion_refuses_batchnorm_and_ignores_dropout(tmp_path):
+    from numpynets.io.original_models import NotRepresentable, read_original, write_original
+    from numpynets.models import cnn, mlp
+
+    with pytest.raises(NotRepresentable, match="cannot hold BatchNorm"):
+        write_original(tmp_path / "c.bin", build(cnn.architecture(batchnorm=True)))
+    assert not (tmp_path / "c.bin").exists()
+    with_dropout = build(mlp.architecture(dropout=0.3), seed=1)
+    write_original(tmp_path / "m.bin", with_dropout)
+    back, meta = read_original(tmp_path / "m.bin")
+    assert meta["original"]["kind"] == "mlp"
+    x = np.random.default_rng(0).standard_normal((3, 784)).astype(np.float32)
+    np.testing.assert_allclose(back.forward(x), with_dropout.forward(x), rtol=1e-5, atol=1e-6)
+    cnn_dropout = build(cnn.architecture(dropout=0.2), seed=1)
+    write_original(tmp_path / "cnn.bin", cnn_dropout)
+    assert read_original(tmp_path / "cnn.bin")[1]["original"]["kind"] == "cnn"
+
+
+def test_builtin_model_options():
+    from numpynets.models import cnn, mlp
+
+    kinds = [l["type"] for l in mlp.architecture(dropout=0.2, activation="silu")["layers"]]
+    assert kinds == ["linear", "swish", "dropout", "linear"]
+    c = cnn.architecture(batchnorm=True, activation={"type": "leaky_relu", "alpha": 0.1})
+    assert [l["type"] for l in c["layers"]] == ["conv2d", "batchnorm", "leaky_relu", "maxpool2d", "flatten", "linear"]
+    assert c["layers"][0]["bias"] is False and c["layers"][2]["alpha"] == 0.1
+    assert mlp.architecture() == {**mlp.architecture(dropout=0.0, activation="relu")}
+    assert [l["type"] for l in cnn.architecture()["layers"]] == ["conv2d", "relu", "maxpool2d", "flatten", "linear"]
+
+
+def test_schedule_config_applies_its_activation_and_flags_win(tmp_path):
+    from pathlib import Path
+
+    from numpynets.train.run import TrainOptions, resolve
+
+    demo = str(Path(__file__).resolve().parent.parent / "configs" / "activations_demo.json")
+    arch, recipe, _, _ = resolve(TrainOptions(model="mlp", schedule_config=demo))
+    assert arch["layers"][1] == {"type": "leaky_relu", "alpha": 0.01}
+    assert recipe.schedule["kind"] == "step" and recipe.schedule["step_size"] == 3
+    arch, _, _, _ = resolve(TrainOptions(model="cnn", schedule_config=demo, arch_options={"activation": "elu"}))
+    assert arch["layers"][1] == {"type": "elu", "alpha": 1.0}
+    orig = str(Path(__file__).resolve().parent.parent / "configs" / "original" / "mlp_simple.json")
+    arch, _, _, _ = resolve(TrainOptions(model=orig, schedule_config=demo))
+    assert [l["type"] for l in arch["layers"]] == ["linear", "leaky_relu", "linear"]
+    # --warmup on top of the file keeps the file's activation
+    from numpynets.cli.train import options_from_args
+    from numpynets.cli import build_parser
+    args = build_parser().parse_args(["train", "mlp", "--schedule-config", demo, "--warmup", "1"])
+    arch, recipe, _, _ = resolve(options_from_args(args))
+    assert arch["layers"][1]["type"] == "leaky_relu" and recipe.schedule["warmup_epochs"] == 1
+    assert recipe.schedule["kind"] == "step"
+
+
+@pytest.mark.parametrize("argv", [["cnn", "--batchnorm", "--dropout", "0.1"],
+                                  ["mlp", "--dropout", "0.2", "--activation", "gelu", "--batchnorm"]])
+def test_train_then_evaluate_rebuilds_the_same_model(mnist_path, tmp_path, capsys, argv):
+    """A real run with BatchNorm and Dropout: the file holds the running
+    statistics, and evaluate (eval mode, from the file alone) reproduces the
+    run's test accuracy exactly."""
+    from numpynets.cli import main
+
+    run = tmp_path / "run"
+    assert main(["train", *argv, "--limit", "1500", "--epochs", "1", "--seed", "1", "--threads", "1",
+                 "--no-progress", "--data-dir", str(mnist_path), "--out", str(run), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["test_accuracy"] > 60
+    assert main(["evaluate", str(run / "model.safetensors"), "--data-dir", str(mnist_path), "--json",
+                 "--threads", "1"]) == 0
+    ev = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert ev["test_accuracy"] == pytest.approx(result["test_accuracy"], abs=1e-9)
+    model, _ = load_native(run / "model.safetensors")
+    bn = next(l for l in model.layers if l.kind == "batchnorm")
+    assert np.any(bn.buffers["running_var"] != 1)                  # trained statistics, not the initial ones

@@ -10,7 +10,6 @@ rate while the mouse moves.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ import numpy as np
 
 from ..data.images import mnist_like
 from ..errors import ModelFileError, NumpynetsError
+from ..jsonfile import read_json
 
 MODEL_FILE = "model.safetensors"
 
@@ -59,11 +59,11 @@ def describe_run_model(path) -> str:
     path = Path(path)
     label = path.parent.name or str(path)
     try:
-        result = json.loads((path.parent / "config.json").read_text()).get("result") or {}
+        result = read_json(path.parent / "config.json", "run config").get("result") or {}
         acc = result.get("test_accuracy")
-        if isinstance(acc, (int, float)):
+        if isinstance(acc, (int, float)) and not isinstance(acc, bool):
             label += f"  ({acc:.2f}% test)"
-    except (OSError, ValueError, AttributeError):
+    except (NumpynetsError, AttributeError):
         pass
     return label
 

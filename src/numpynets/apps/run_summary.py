@@ -8,13 +8,13 @@ project's log formats work too. Nothing here needs matplotlib.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import NumpynetsError
 from ..io.logs import read_log
+from ..jsonfile import read_json
 
 
 @dataclass
@@ -60,10 +60,9 @@ def load_run(path) -> Run:
 
 def _read_config(path: Path) -> dict | None:
     try:
-        with open(path, encoding="utf-8") as f:
-            obj = json.load(f)
+        obj = read_json(path, "run config")             # strict: no NaN, no deep nesting, no huge ints
         return obj if isinstance(obj, dict) else None
-    except (OSError, ValueError):
+    except NumpynetsError:
         return None                   # no config (a bare log) or a damaged one: label from the path
 
 
@@ -171,6 +170,8 @@ def _pct(v) -> str:
 def format_seconds(s) -> str:
     if s is None:
         return "-"
+    if not math.isfinite(s):                  # a log with absurd times: say so, do not crash
+        return f"{s} s"
     if s < 100:
         return f"{s:.2f} s"
     m, sec = divmod(s, 60)

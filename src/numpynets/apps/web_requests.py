@@ -58,6 +58,8 @@ def parse_json(body: bytes) -> dict:
         raise BadRequest(400, "the JSON is nested too deeply") from None
     except json.JSONDecodeError as exc:
         raise BadRequest(400, f"the body is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+    except ValueError:                                  # an integer of more than 4,300 digits
+        raise BadRequest(400, "the JSON holds a number too long to read; send ordinary numbers") from None
     if not isinstance(obj, dict):
         raise BadRequest(400, f"send a JSON object, not a {type(obj).__name__}")
     return obj
@@ -101,6 +103,8 @@ def parse_image(value) -> np.ndarray | None:
             w, h = im.size
     except BadRequest:
         raise
+    except Image.DecompressionBombError:
+        raise BadRequest(400, f"\"image\" is far too large; at most {MAX_IMAGE_SIDE}x{MAX_IMAGE_SIDE} pixels") from None
     except Exception:                                             # noqa: BLE001 - any undecodable header
         raise BadRequest(400, "\"image\" is not a PNG Pillow can read") from None
     if w > MAX_IMAGE_SIDE or h > MAX_IMAGE_SIDE:

@@ -36,6 +36,7 @@ from urllib.parse import unquote, urlsplit
 import numpy as np
 
 from ..errors import NumpynetsError
+from ..jsonfile import read_json
 from .recognizer import Recognizer, describe_run_model, run_models
 from .web_requests import MAX_BODY, BadRequest, parse_predict, parse_switch
 
@@ -43,6 +44,7 @@ STATIC_DIR = Path(__file__).resolve().parent / "web"
 CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
                  ".css": "text/css; charset=utf-8", ".png": "image/png", ".svg": "image/svg+xml",
                  ".ico": "image/x-icon"}
+DRAIN_LIMIT = 8 << 20                             # bodies up to 8 MiB are read (and dropped) before a 413
 SAFE_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*$")
 # the page loads nothing from elsewhere (offline, no CDN); the browser enforces it too
 SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff",
@@ -108,8 +110,8 @@ def model_info(rec: Recognizer) -> dict:
     acc = (rec.meta.get("metrics") or {}).get("test_accuracy")
     if not isinstance(acc, (int, float)) and rec.path is not None:    # a run's config.json records it too
         try:
-            acc = (json.loads((rec.path.parent / "config.json").read_text()).get("result") or {}).get("test_accuracy")
-        except (OSError, ValueError, AttributeError):
+            acc = (read_json(rec.path.parent / "config.json", "run config").get("result") or {}).get("test_accuracy")
+        except (NumpynetsError, AttributeError):                   # strict: no NaN, no deep nesting
             acc = None
     return {"id": str(rec.path), "name": arch.get("name") or getattr(rec.model, "name", "model"),
             "file": str(rec.path), "run": rec.path.parent.name if rec.path else None,
@@ -226,7 +228,13 @@ class Handler(BaseHTTPRequestHandler):
         n = int(length)
         if n > MAX_BODY:
             self.close_connection = True           # the unread body must not be taken for the next request
-            raise BadRequest(413, f"the body is {n} bytes; at most {MAX_BODY} (1 MiB)")
+            if n <= DRAIN_LIMIT:                   # read and drop it, so a client still sending sees the 413
+                while n > 0:
+                    chunk = self.rfile.read(min(n, 1 << 16))
+                    if not chunk:
+                        break
+                    n -= len(chunk)
+            raise BadRequest(413, f"the body is {length.strip()} bytes; at most {MAX_BODY} (1 MiB)")
         body = self.rfile.read(n)
         if len(body) != n:
             self.close_connection = True
@@ -257,6 +265,7 @@ class Handler(BaseHTTPRequestHandler):
 
 class Server(ThreadingHTTPServer):
     daemon_threads = True                          # Ctrl-C does not wait for idle keep-alive clients
+    request_queue_size = 128                       # connections waiting to be accepted (the default is 5)
 
     def handle_error(self, request, client_address):
         exc = sys.exc_info()[1]

@@ -20,8 +20,12 @@ ARCH_FLAGS = [
     ("--residual", "residual", str, "attention: residual connections, on|off (original off)"),
     ("--layernorm", "layernorm", str, "attention: pre-norm LayerNorm, on|off (original off)"),
     ("--blocks", "blocks", int, "attention: attention + feed-forward blocks stacked (original 1)"),
-    ("--batchnorm", "batchnorm", str, "convnet: BatchNorm after each convolution, on|off (default off)"),
-    ("--dropout", "dropout", float, "convnet: dropout before the classifier, probability (default 0: off)"),
+    ("--activation", "activation", str, "mlp, cnn: hidden activation: relu, leaky_relu, elu, gelu, swish "
+     "(or silu), tanh, sigmoid (default relu)"),
+    ("--dropout", "dropout", float, "mlp, cnn, convnet: dropout probability P in [0, 1) after the hidden activation "
+     "(mlp, convnet) or before the linear layer (cnn); off by default"),
+    ("--batchnorm", "batchnorm", bool, "mlp, cnn, convnet: BatchNorm between the hidden linear layer (mlp) or the "
+     "convolution (cnn, convnet) and its activation"),
 ]
 
 # augmentation strengths: (flag, AugmentConfig field, metavar, help)
@@ -48,7 +52,11 @@ def add_parser(sub) -> None:
     h.add_argument("--optimizer", choices=OPTIMIZERS)
     h.add_argument("--momentum", type=float)
     h.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=None)
-    h.add_argument("--weight-decay", type=float)
+    h.add_argument("--weight-decay", type=float, help="SGD's L2 / AdamW's decoupled weight decay; it applies "
+                   "to weight matrices and kernels only, not to biases, normalisation scales and shifts or "
+                   "position embeddings (see --decay-all)")
+    h.add_argument("--decay-all", action="store_true", default=None,
+                   help="apply the weight decay to every parameter, biases and normalisation included")
     h.add_argument("--schedule", choices=KINDS, help="learning-rate schedule")
     h.add_argument("--schedule-config", metavar="F.json",
                    help="schedule from a JSON file (the original project's files work unchanged)")
@@ -58,7 +66,8 @@ def add_parser(sub) -> None:
     h.add_argument("--min-delta", type=float, help="early stopping: smallest improvement that counts")
     a = p.add_argument_group("architecture")
     for flag, key, typ, help_ in ARCH_FLAGS:
-        a.add_argument(flag, dest=f"arch_{key}", type=typ, help=help_)
+        kind = {"action": "store_true", "default": None} if typ is bool else {"type": typ}
+        a.add_argument(flag, dest=f"arch_{key}", help=help_, **kind)
     g = p.add_argument_group("augmentation (a random affine transform of each training image, seeded by --seed)")
     g.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                    help="augment the training images (convnet: on by default; original recipes: off)")
@@ -113,7 +122,7 @@ def options_from_args(args):
     from ..train.run import TrainOptions, resolve
 
     overrides = {k: getattr(args, k) for k in ("epochs", "batch_size", "lr", "optimizer", "momentum",
-                                               "nesterov", "weight_decay", "patience", "min_delta")}
+                                               "nesterov", "weight_decay", "patience", "min_delta", "decay_all")}
     arch_options = {key: getattr(args, f"arch_{key}") for _, key, _, _ in ARCH_FLAGS
                     if getattr(args, f"arch_{key}") is not None}
     opts = TrainOptions(model=args.model, recipe=args.recipe, overrides=overrides, arch_options=arch_options,
@@ -128,7 +137,7 @@ def options_from_args(args):
     sched = schedule_overrides(args, resolve(opts)[1].schedule)
     if sched is not None:
         opts.overrides["schedule"] = sched
-        opts.schedule_config = None                    # folded into sched
+        # the file's schedule is folded into sched; its activation (if any) still applies
     return opts
 
 

@@ -8,9 +8,12 @@ The reader checks every part and names the file and the fix when one is
 wrong. It never trusts the header to size an allocation: the expected length
 is computed with Python integers (no overflow) and compared with the bytes
 that are actually there, and a gzipped file is decompressed in chunks that
-stop one byte past the length the header declares, so neither absurd
-dimensions nor a gzip bomb can make it allocate more than the file really
-holds (plus one chunk).
+stop one byte past the length the header declares. The declared length is
+itself bounded before decompressing, by what the compressed bytes could
+honestly hold (deflate's 1032:1 limit) and by an absolute cap
+(:data:`MAX_IDX_BYTES`, or the known size of a standard file), so neither
+absurd dimensions nor a gzip bomb can make it allocate more than the file
+really holds (plus one chunk).
 """
 
 from __future__ import annotations
@@ -46,10 +49,34 @@ def expected_size(head: bytes) -> int | None:
     return 4 + 4 * ndim + math.prod(dims) * np.dtype(DTYPES[head[2]]).itemsize
 
 
-def gunzip_idx(raw: bytes, name) -> tuple[bytes, bool]:
+# Deflate cannot compress by more than 1032:1 (a 258-byte match per 2 bits at
+# best), so a gzip file of n bytes honestly holds at most ~1032 n bytes.
+DEFLATE_RATIO = 1032
+# No IDX data set numpynets knows comes near this (MNIST's largest file is
+# 47 MB); a header claiming more is damage, or a bomb, and is refused unread.
+MAX_IDX_BYTES = 1 << 30
+
+
+def size_limit(compressed: int | None, max_size: int | None) -> int:
+    """The most bytes an IDX file may decompress to: what ``compressed``
+    bytes of gzip could honestly hold, and never more than ``max_size``
+    (:data:`MAX_IDX_BYTES` unless the caller knows the exact size)."""
+    cap = MAX_IDX_BYTES if max_size is None else min(max_size, MAX_IDX_BYTES)
+    if compressed is not None:
+        cap = min(cap, DEFLATE_RATIO * compressed + 1024)
+    return cap
+
+
+def gunzip_idx(raw: bytes, name, max_size: int | None = None) -> tuple[bytes, bool]:
     """Decompress gzipped IDX bytes, stopping one byte past the size the
     header declares. Returns (bytes, cut): ``cut`` is True when the data went
-    on beyond that size (so the length check reports "at least")."""
+    on beyond that size (so the length check reports "at least").
+
+    The header is not trusted to bound the work: a declared size beyond what
+    ``len(raw)`` bytes of gzip can hold (:func:`size_limit`) or beyond
+    ``max_size`` is refused before anything past the header is decompressed,
+    so a header claiming 2^32 items in front of gigabytes of zeros costs a
+    few kilobytes, never a ``MemoryError``."""
     f = gzip.GzipFile(fileobj=io.BytesIO(raw))
     try:
         out = bytearray(f.read(4))
@@ -58,6 +85,13 @@ def gunzip_idx(raw: bytes, name) -> tuple[bytes, bool]:
         limit = expected_size(bytes(out))
         if limit is None:                                        # not IDX: the parser says why
             return bytes(out), False
+        bound = size_limit(len(raw), max_size)
+        if limit > bound:
+            why = (f"{len(raw):,} bytes of gzip can hold at most {DEFLATE_RATIO * len(raw) + 1024:,}"
+                   if bound < min(MAX_IDX_BYTES, max_size or MAX_IDX_BYTES)
+                   else f"more than the {bound:,} bytes numpynets accepts for this file")
+            raise DataError(f"{name}: truncated or a decompression bomb: the IDX header declares "
+                            f"{limit:,} bytes, {why}; {HINT}")
         while len(out) <= limit:
             chunk = f.read(min(CHUNK, limit + 1 - len(out)))
             if not chunk:
@@ -65,6 +99,8 @@ def gunzip_idx(raw: bytes, name) -> tuple[bytes, bool]:
             out += chunk
     except (OSError, EOFError, zlib.error) as exc:
         raise DataError(f"{name}: corrupt or truncated gzip data ({exc}); {HINT}") from None
+    except MemoryError:
+        raise DataError(f"{name}: not enough memory to decompress it; {HINT}") from None
     return bytes(out), len(out) > limit
 
 
@@ -75,17 +111,25 @@ def read_bytes(path) -> bytes:
     return read_idx_bytes(path)[0]
 
 
-def read_idx_bytes(path) -> tuple[bytes, bool]:
+def read_idx_bytes(path, max_size: int | None = None) -> tuple[bytes, bool]:
     """(contents, cut) of an IDX file, decompressed when gzipped; ``cut``
     says that gzipped data went on past the declared size and was not read
-    further (pass it to :func:`parse_idx` for an exact message)."""
+    further (pass it to :func:`parse_idx` for an exact message).
+    ``max_size``: the decompressed size the file must not exceed (the known
+    size of a standard file); at most :data:`MAX_IDX_BYTES` in any case."""
+    cap = size_limit(None, max_size)
     try:
         with open(path, "rb") as f:
+            if os.fstat(f.fileno()).st_size > cap + cap // 100 + 65536:   # refused unread (gzip may add ~1%)
+                raise DataError(f"{path}: more than {cap:,} bytes, larger than any IDX file numpynets "
+                                f"reads here; {HINT}")
             raw = f.read()
     except OSError as exc:
         raise DataError(f"{path}: cannot read ({exc.strerror}); check the path and its permissions") from None
+    except MemoryError:
+        raise DataError(f"{path}: not enough memory to read it; {HINT}") from None
     if raw[:2] == GZIP_MAGIC:
-        return gunzip_idx(raw, path)
+        return gunzip_idx(raw, path, max_size)
     return raw, False
 
 

@@ -20,9 +20,23 @@ paper background first.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from ..errors import DataError
+
+# The most pixels an input picture may have: a 48-megapixel photo fits; more
+# is refused before decoding (Pillow itself only warns up to twice its own
+# limit of ~89 M pixels, and each float32 copy of such an image is 0.7 GB).
+MAX_PIXELS = 50_000_000
+
+
+def check_pixels(width: int, height: int, name) -> None:
+    """Refuse a picture of more than :data:`MAX_PIXELS` pixels, with one line."""
+    if width * height > MAX_PIXELS:
+        raise DataError(f"{name}: image of {width}x{height} pixels, more than the {MAX_PIXELS:,} numpynets "
+                        "reads; shrink it first (a digit needs no more than a few hundred pixels a side)")
 
 
 def mnist_like(img: np.ndarray, threshold: float = 0.05) -> np.ndarray | None:
@@ -35,6 +49,8 @@ def mnist_like(img: np.ndarray, threshold: float = 0.05) -> np.ndarray | None:
     as in MNIST."""
     from PIL import Image
 
+    if np.ndim(img) == 2:
+        check_pixels(np.shape(img)[1], np.shape(img)[0], "mnist_like")   # before the float32 copy
     img = np.asarray(img, dtype=np.float32)                      # (H, W)
     if img.ndim != 2:
         raise ValueError(f"mnist_like takes a 2-D (H, W) image, got shape {img.shape}")
@@ -104,7 +120,11 @@ def load_image(path) -> np.ndarray:
     except ImportError:
         raise DataError("reading images needs Pillow: pip install pillow") from None
     try:
-        with Image.open(path) as im:
+        with warnings.catch_warnings():                          # our own limit speaks, not Pillow's warning
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(path)
+        with im:
+            check_pixels(*im.size, path)                         # from the header, before decoding
             im.load()
             im = ImageOps.exif_transpose(im)                     # photos taken sideways
             if im.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in im.info:

@@ -234,7 +234,7 @@ def download(dest=None, mirrors=None, timeout: float = 30.0, log=print, dataset=
             log(f"downloading {url}")
             try:
                 blob = fetch(url, timeout, max_bytes=f.size + f.size // 100 + 65536)
-                data, _ = gunzip_idx(blob, url)
+                data, _ = gunzip_idx(blob, url, max_size=f.size)
             except urllib.error.HTTPError as exc:
                 errors.append(f"{url}: HTTP {exc.code} {exc.reason}")
                 continue
@@ -297,7 +297,8 @@ def load_split(folder: Path, kind: str, verify: bool, dataset="mnist") -> tuple[
         if path is None:
             raise DataError(f"{folder}: no {name} file; put the four {ds.title} files there "
                             f"or run 'numpynets data --download --dataset {ds.name}'")
-        data, cut = read_idx_bytes(path)
+        # verified files must have the standard size: decompress no further
+        data, cut = read_idx_bytes(path, ds.file(role).size if verify else None)
         arr = parse_idx(data, str(path), cut)
         if verify:
             check_bytes(data, name, path, ds, gz_blob=gz_blob_of(path) if ds.file(role).gz_md5 else None)

@@ -122,9 +122,14 @@ def read_log(path) -> tuple[list[dict], str]:
     return rows, fmt
 
 
+MAX_EPOCH = 10**9          # a larger epoch number is a damaged file, not a training run
+
+
 def _epoch(path, lineno, v) -> int:
     if v is None or not math.isfinite(v) or v != int(v) or v < 0:
         raise LogError(f"{path}, line {lineno}: the epoch is {v!r}, not a whole number")
+    if v > MAX_EPOCH:
+        raise LogError(f"{path}, line {lineno}: the epoch is {v:g}, more than {MAX_EPOCH:,} (a damaged log?)")
     return int(v)
 
 

@@ -52,10 +52,20 @@ def save_model(path, model, recipe: dict | None = None, metrics: dict | None = N
     atomic_save(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
 
 
+MAX_HEADER = 100 << 20          # safetensors' own limit for the JSON header (100 MB)
+
+
 def read_native(path) -> tuple[dict, dict[str, np.ndarray]]:
-    """(metadata with JSON fields decoded, tensors) of a numpynets file."""
+    """(metadata with JSON fields decoded, tensors) of a numpynets file.
+
+    Every JSON part (the header, and the architecture, recipe and metrics
+    strings in its metadata) goes through the strict parser
+    (:func:`numpynets.jsonfile.loads`): no NaN/Infinity, no nesting deep
+    enough to exhaust the stack, no 4,300-digit integers."""
     from safetensors import SafetensorError
     from safetensors.numpy import load_file
+
+    from ..jsonfile import loads
 
     path = Path(path)
     try:
@@ -63,40 +73,51 @@ def read_native(path) -> tuple[dict, dict[str, np.ndarray]]:
             head = f.read(8)
             n = int.from_bytes(head, "little") if len(head) == 8 else -1
             size = path.stat().st_size
-            if n <= 1 or n > size - 8:
+            if n <= 1 or n > size - 8 or n > MAX_HEADER:
                 raise ModelFileError(f"{path}: not a safetensors model file (bad header); "
                                      "was it written by numpynets? Try 'numpynets convert'")
-            header = json.loads(f.read(n))
+            raw = f.read(n)
     except OSError as exc:
         raise ModelFileError(f"{path}: cannot read ({exc.strerror})") from None
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise ModelFileError(f"{path}: not a safetensors model file (header is not JSON)") from None
+    header = loads(raw, f"{path}: not a safetensors model file (header)", ModelFileError)
     meta = header.get("__metadata__") if isinstance(header, dict) else None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT or "architecture" not in meta:
         raise ModelFileError(f"{path}: not a numpynets model (no architecture in metadata); "
                              "was it written by another tool? Try 'numpynets convert'")
     if meta.get("format_version") != FORMAT_VERSION:
-        raise ModelFileError(f"{path}: numpynets format version {meta.get('format_version')!r}; this "
+        raise ModelFileError(f"{path}: numpynets format version {str(meta.get('format_version'))[:20]!r}; this "
                              f"numpynets reads version {FORMAT_VERSION}: upgrade numpynets")
+    decoded = {}
+    for k, v in meta.items():
+        if not isinstance(v, str):
+            raise ModelFileError(f"{path}: damaged metadata ({str(k)[:40]!r} is not a string)")
+        decoded[k] = loads(v, f"{path}: damaged metadata ({k})", ModelFileError) \
+            if k in ("architecture", "recipe", "metrics") else v
     try:
         tensors = load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise ModelFileError(f"{path}: damaged or truncated model file ({exc})") from None
-    try:
-        decoded = {k: json.loads(meta[k]) if k in ("architecture", "recipe", "metrics") else v
-                   for k, v in meta.items()}
-    except (json.JSONDecodeError, TypeError):                  # TypeError: a value that is not a string
-        raise ModelFileError(f"{path}: damaged metadata (invalid JSON)") from None
+    except (SafetensorError, OSError, ValueError, TypeError, OverflowError) as exc:
+        raise ModelFileError(f"{path}: damaged or truncated model file ({str(exc)[:200]})") from None
+    except MemoryError:
+        raise ModelFileError(f"{path}: damaged model file (its tensors do not fit in memory)") from None
     return decoded, tensors
 
 
 def load_native(path):
-    """Rebuild the model stored in ``path``; returns ``(model, metadata)``."""
+    """Rebuild the model stored in ``path``; returns ``(model, metadata)``.
+
+    Nothing is allocated for the model until its architecture has been
+    checked against the tensors present: layers may take only as many
+    parameter values as the file holds (:func:`~numpynets.nn.layer.parameter_budget`),
+    and they are built without a random initialisation (the file's values
+    replace the zeros)."""
     from ..models.registry import build
+    from ..nn.layer import parameter_budget
 
     meta, tensors = read_native(path)
+    held = sum(int(t.size) for t in tensors.values())
     try:
-        model = build(meta["architecture"], seed=0)
+        with parameter_budget(held):
+            model = build(meta["architecture"], init=False)
         for name, t in tensors.items():
             if t.dtype != model.dtype:
                 raise ModelFileError(f"{path}: tensor {name} is {t.dtype}, expected {model.dtype}")

@@ -58,8 +58,7 @@ def to_onnx(model, meta: dict | None = None):
     helper, TensorProto = onnx.helper, onnx.TensorProto
     mnist = is_mnist_model(model)
     outer = MNIST_INPUT if mnist else tuple(model.input_shape)
-    x = "input"
-    g._used.add(x)
+    x = g.reserve("input")
     if outer != tuple(model.input_shape):                  # (N, 1, 28, 28) -> the model's own shape
         x = g.op("Reshape", [x, g.const("model_input_shape", [-1, *model.input_shape])], hint="model_input")
     shape = tuple(model.input_shape)

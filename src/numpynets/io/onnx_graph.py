@@ -80,10 +80,15 @@ class Graph:
                                                      name=self.fresh(f"{op_type}_node"), **attrs))
         return out
 
+    def reserve(self, name: str) -> str:
+        """Claim a public name (the graph's ``input``, its ``logits``) exactly as given."""
+        if name in self._used:
+            raise NumpynetsError(f"ONNX export: the name {name!r} is taken")
+        self._used.add(name)
+        return name
+
     def rename(self, value: str, final: str) -> str:
         """Give the graph's result its public name (``logits``) with an Identity."""
-        if final in self._used:
-            raise NumpynetsError(f"ONNX export: the name {final!r} is taken")
-        self._used.add(final)
+        self.reserve(final)
         self.nodes.append(self.onnx.helper.make_node("Identity", [value], [final], name=self.fresh("output")))
         return final

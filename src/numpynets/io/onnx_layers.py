@@ -13,6 +13,7 @@ an unknown type with its name.
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import numpy as np
@@ -170,3 +171,53 @@ def _residual(g, layer, x, shape):
             h = export_layer(g, sub, h, s)
         s = sub.output_shape(s)
     return g.op("Add", [x, h], hint="sum")                                # y = x + f(x)
+
+
+# -- layers added with issue 12 ----------------------------------------------------
+
+@exporter("batchnorm")
+def _batchnorm(g, layer, x, shape):
+    # inference: y = gamma (x - running_mean) / sqrt(running_var + eps) + beta, per feature or channel
+    # (axis 1), which is ONNX's BatchNormalization with training_mode 0
+    b = layer.buffers
+    return g.op("BatchNormalization", [x, g.const("gamma", _param(layer, "gamma")),
+                                       g.const("beta", _param(layer, "beta")),
+                                       g.const("running_mean", b["running_mean"]),
+                                       g.const("running_var", b["running_var"])],
+                epsilon=float(layer.eps), momentum=float(layer.momentum))
+
+
+@exporter("dropout")
+def _dropout(g, layer, x, shape):
+    return g.op("Identity", [x], hint="dropout_eval")                   # inverted dropout: identity in eval
+
+
+@exporter("leaky_relu")
+def _leaky_relu(g, layer, x, shape):
+    return g.op("LeakyRelu", [x], alpha=float(layer.alpha))
+
+
+@exporter("elu")
+def _elu(g, layer, x, shape):
+    return g.op("Elu", [x], alpha=float(layer.alpha))
+
+
+@exporter("gelu")
+def _gelu(g, layer, x, shape):
+    # GELU has no operator before opset 20, so it is written out:
+    #   tanh: y = x (1 + tanh(c (x + a x^3))) / 2,  c = sqrt(2/pi), a = 0.044715
+    #   none: y = x (1 + erf(x / sqrt 2)) / 2
+    if layer.approximate == "tanh":
+        x3 = g.op("Mul", [g.op("Mul", [x, x], hint="x2"), x], hint="x3")
+        u = g.op("Add", [x, g.op("Mul", [x3, g.const("a", 0.044715)])])
+        u = g.op("Mul", [u, g.const("c", math.sqrt(2.0 / math.pi))], hint="u")
+        phi = g.op("Tanh", [u])
+    else:
+        phi = g.op("Erf", [g.op("Mul", [x, g.const("inv_sqrt2", 1.0 / math.sqrt(2.0))])])
+    half = g.op("Mul", [g.op("Add", [phi, g.const("one", 1.0)]), g.const("half", 0.5)], hint="cdf")
+    return g.op("Mul", [x, half])
+
+
+@exporter("swish")
+def _swish(g, layer, x, shape):
+    return g.op("Mul", [x, g.op("Sigmoid", [x])])                        # y = x sigmoid(x)

@@ -35,6 +35,35 @@ def _layers(model) -> list:
     return [layer.kind for layer in model.layers]
 
 
+class _WithoutDropout:
+    """The model as the original's files see it: Dropout has no parameters
+    and is the identity outside training, so it is left out (it does not
+    prevent a conversion); everything else reads through to the model."""
+
+    def __init__(self, model):
+        self._model = model
+        self.layers = [l for l in model.layers if l.kind != "dropout"]
+
+    def __getattr__(self, name):
+        return getattr(self._model, name)
+
+
+def _all_kinds(layers) -> set:
+    kinds = set()
+    for layer in layers:
+        kinds.add(layer.kind)
+        kinds |= _all_kinds(getattr(layer, "sublayers", []))
+    return kinds
+
+
+def _representable(model):
+    """``model`` without its Dropout layers; BatchNorm is refused outright."""
+    if "batchnorm" in _all_kinds(model.layers):
+        raise NotRepresentable("the original's .bin layouts cannot hold BatchNorm (they have no place for its "
+                               "scale, shift and running statistics); keep this model as .safetensors")
+    return model if isinstance(model, _WithoutDropout) else _WithoutDropout(model)
+
+
 # -- MLP --------------------------------------------------------------------
 def _mlp_architecture(n_in: int, hidden: int, n_out: int) -> dict:
     from ..models import mlp
@@ -199,6 +228,7 @@ def original_kind(model, kind: str | None = None) -> str:
     raises :class:`NotRepresentable` saying why none can."""
     if kind is not None and kind not in KINDS:
         raise NotRepresentable(f"unknown original model kind {kind!r}; choose one of {', '.join(KINDS)}")
+    model = _representable(model)
     reasons = {}
     for k in ([kind] if kind else KINDS):
         why = _CHECKS[k](model)
@@ -217,6 +247,7 @@ def original_kind(model, kind: str | None = None) -> str:
 def model_tensors(model, kind: str, element_type: str | None = None) -> tuple[Layout, dict]:
     """(layout, named arrays) of ``model`` in the original ``kind`` file."""
     original_kind(model, kind)
+    model = _representable(model)
     if kind == "mlp":
         dims, tensors = _mlp_tensors(model)
         return mlp_layout(*dims, element_type or "float64"), tensors
@@ -254,7 +285,7 @@ def read_original(path, kind: str | None = None, dtype=np.float32, d_model: int 
     layout = detect(path, kind, d_model, ff_dim)
     try:
         arch = _architecture(layout)
-        model = build(arch, seed=0, dtype=dtype)
+        model = build(arch, dtype=dtype, init=False)        # the file's values replace the zeros
     except NumpynetsError as exc:
         raise ModelFileError(f"{path}: {layout.describe()} does not make a numpynets model: {exc}") from None
     _load(model, layout, read_tensors(path, layout))

@@ -1,14 +1,25 @@
 """The MNIST MLP: 784 -> 512 ReLU -> 10 (the original's ``mnist_mlp``)."""
 
+from ..nn.activations import activation_config
+from .options import check_dropout
 from .recipes import Recipe
 
 
-def architecture(hidden: int = 512, init: str = "xavier") -> dict:
+def architecture(hidden: int = 512, init: str = "xavier", activation="relu", dropout: float = 0.0,
+                 batchnorm: bool = False) -> dict:
+    """``activation`` is a name (``"gelu"``) or a layer config; ``dropout`` p
+    > 0 adds a Dropout after the hidden activation; ``batchnorm`` a
+    BatchNorm between the hidden linear layer and its activation."""
+    hidden_block = [{"type": "linear", "in_features": 784, "out_features": hidden, "init": init}]
+    if batchnorm:
+        hidden_block.append({"type": "batchnorm", "size": hidden})
+    hidden_block.append(activation_config(activation))
+    if check_dropout(dropout):
+        hidden_block.append({"type": "dropout", "p": float(dropout)})
     return {
         "input_shape": [784],
         "layers": [
-            {"type": "linear", "in_features": 784, "out_features": hidden, "init": init},
-            {"type": "relu"},
+            *hidden_block,
             {"type": "linear", "in_features": hidden, "out_features": 10, "init": init},
         ],
         "loss": "softmax_cross_entropy",

@@ -12,8 +12,9 @@ import math
 from dataclasses import asdict, dataclass, field, fields, replace
 
 from ..errors import ConfigError
+from ..checks import real, whole
 from ..optim.optimizers import OPTIMIZERS
-from ..optim.schedules import Schedule, schedule_from_dict
+from ..optim.schedules import MAX_EPOCHS, Schedule, schedule_from_dict
 
 
 @dataclass
@@ -25,6 +26,7 @@ class Recipe:
     momentum: float = 0.0
     nesterov: bool = False
     weight_decay: float = 0.0
+    decay_all: bool = False              # weight decay on every parameter, not only weights and kernels
     betas: tuple = (0.9, 0.999)
     schedule: dict = field(default_factory=lambda: {"kind": "constant"})
     patience: int | None = None          # early stopping: epochs without improvement; None = off
@@ -53,6 +55,14 @@ class Recipe:
             raise ConfigError(f"patience must be >= 1, got {self.patience}")
         if not (self.min_delta >= 0 and math.isfinite(self.min_delta)):   # NaN: no epoch would ever count as best
             raise ConfigError(f"min delta must be >= 0 and finite, got {self.min_delta}")
+        # upper bounds and types beyond the messages above (numpynets.checks)
+        whole(self.epochs, "epochs", high=MAX_EPOCHS)
+        whole(self.batch_size, "batch size", high=2**31)
+        if self.patience is not None:
+            whole(self.patience, "patience", high=MAX_EPOCHS)
+        for name, v in (("learning rate", self.lr), ("momentum", self.momentum),
+                        ("weight decay", self.weight_decay), ("min delta", self.min_delta)):
+            real(v, name)
         self.schedule_obj()
         self.augment_config()
         return self

@@ -93,7 +93,10 @@ def _alpha(value, layer: str, positive: bool) -> float:
 
 @register("leaky_relu")
 class LeakyReLU(Layer):
-    """y = x for x > 0, alpha x otherwise;  dy/dx = 1 or alpha (alpha at 0)."""
+    """y = x for x > 0, alpha x otherwise;  dy/dx = 1 or alpha (alpha at 0).
+
+    Derivation: docs/layers/leaky_relu.md
+    """
 
     def __init__(self, alpha: float = 0.01):
         super().__init__()
@@ -113,7 +116,10 @@ class LeakyReLU(Layer):
 @register("elu")
 class ELU(Layer):
     """y = x for x > 0, alpha (exp(x) - 1) otherwise (Clevert et al.);
-    dy/dx = 1, or alpha exp(x) = y + alpha for x <= 0, so keep y."""
+    dy/dx = 1, or alpha exp(x) = y + alpha for x <= 0, so keep y.
+
+    Derivation: docs/layers/elu.md
+    """
 
     def __init__(self, alpha: float = 1.0):
         super().__init__()
@@ -151,6 +157,8 @@ class GELU(Layer):
     ``approximate="none"``: the exact ``Phi(x) = (1 + erf(x / sqrt 2)) / 2``::
 
         dy/dx = Phi(x) + x phi(x),   phi(x) = exp(-x^2 / 2) / sqrt(2 pi)
+
+    Derivation: docs/layers/gelu.md
     """
 
     def __init__(self, approximate: str = "tanh"):
@@ -192,7 +200,10 @@ class GELU(Layer):
 @register("swish")
 class Swish(Layer):
     """y = x sigmoid(x) (SiLU; ``"silu"`` is accepted as a type name);
-    with s = sigmoid(x): dy/dx = s + x s (1 - s) = s (1 + x (1 - s))."""
+    with s = sigmoid(x): dy/dx = s + x s (1 - s) = s (1 + x (1 - s)).
+
+    Derivation: docs/layers/swish.md
+    """
 
     def forward(self, x, training=False):
         s = np.tanh(x * 0.5)                              # sigmoid as in Sigmoid: never overflows
@@ -209,3 +220,23 @@ class Swish(Layer):
         d *= s
         d *= dout
         return d
+
+
+# Activation names a model option or a training config may give (the
+# original's activation_function values, plus sigmoid), with the layer type.
+ACTIVATIONS = {"relu": "relu", "leaky_relu": "leaky_relu", "elu": "elu", "gelu": "gelu", "swish": "swish",
+               "silu": "swish", "tanh": "tanh", "sigmoid": "sigmoid"}
+
+
+def activation_config(spec) -> dict:
+    """The layer config of an activation given by name (``"gelu"``) or as a
+    layer config (``{"type": "leaky_relu", "alpha": 0.1}``), validated."""
+    from .layer import layer_from_config
+
+    cfg = {"type": spec} if isinstance(spec, str) else dict(spec) if isinstance(spec, dict) else None
+    name = str(cfg.get("type", "")).lower() if cfg else repr(spec)
+    if cfg is None or name not in ACTIVATIONS:
+        raise ConfigError(f"unknown activation {name if cfg else repr(spec)!r}; choose one of "
+                          f"{', '.join(ACTIVATIONS)}")
+    cfg["type"] = ACTIVATIONS[name]
+    return layer_from_config(cfg).config()

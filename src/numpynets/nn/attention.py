@@ -39,7 +39,11 @@ arrays cost as much as those matmuls, so there are as few as possible:
   every multiplication by ``z`` happens on a (T, E) array instead of a
   (T, T) one: ``y = z (e v)``, ``dv = e^T (z dy)``, and with
   ``ds' = e (da - r)``, ``r = z sum_j da_j e_j``, the score gradient is
-  ``ds = z ds'``, so ``dq = z (ds' k)`` and ``dk = ds'^T (z q)``.
+  ``ds = z ds'``, so ``dq = z (ds' k)`` and ``dk = ds'^T (z q)``;
+* ``r = sum_j da_j a_j = sum_j (dy . v_j) a_j = dy . y`` (FlashAttention's
+  trick): when ``E < T`` it is a row-wise dot over the (T, E) output and its
+  gradient instead of a pass over two (T, T) arrays. The forward keeps its
+  output ``y`` for this (layers never change their input in place).
 
 The parameters stay separate and named as in the original (``Wq, bq, Wk, bk,
 Wv, bv``, each ``[in][out]``), so its file maps onto ours in order.
@@ -54,6 +58,7 @@ import math
 
 import numpy as np
 
+from ..checks import whole
 from ..errors import ConfigError
 from .fastsum import dot_last, sum_last, sum_leading
 from .init import initialise
@@ -78,7 +83,7 @@ class SelfAttention(Layer):
 
     def __init__(self, dim: int, heads: int = 1, init: str = "xavier"):
         super().__init__()
-        self.dim, self.heads, self.init = int(dim), int(heads), init
+        self.dim, self.heads, self.init = whole(dim, "self_attention: dim"), whole(heads, "self_attention: heads"), init
         if self.heads < 1 or self.dim % self.heads:
             raise ConfigError(f"self_attention: width {dim} does not split into {heads} heads; "
                               "choose a number of heads that divides the width")
@@ -130,7 +135,7 @@ class SelfAttention(Layer):
         y4 = y.transpose(0, 2, 1, 3)                      # (N, H, T, E) view of y
         np.matmul(e, v, out=y4)                           # e v
         y4 *= z                                           # y = a v = z (e v)
-        self.x, self.W, self.q, self.k, self.v, self.e, self.z = x, W, q, k, v, e, z
+        self.x, self.W, self.q, self.k, self.v, self.e, self.z, self.y = x, W, q, k, v, e, z, y
         if self.keep_attention:
             self.last_attention = e * z                   # (N, H, T, T) weights, rows sum to 1
         return y.reshape(N, T, D)                         # heads side by side
@@ -146,7 +151,12 @@ class SelfAttention(Layer):
         ds = dy4 @ v.transpose(0, 1, 3, 2)                # (N, H, T, T) da = dy v^T
         np.matmul(e.transpose(0, 1, 3, 2), dy4 * z, out=dv)          # dv = a^T dy = e^T (z dy)
         # a = softmax(s):  ds = a (da - r),  r = sum_j da_j a_j = z sum_j da_j e_j
-        ds -= dot_last(ds, e) * z                         # (N, H, T, T) da - r
+        if E < T:                                         # r = sum_j (dy . v_j) a_j = dy . y: (T, E) work
+            r = dot_last(dy.reshape(N, T, H, E), self.y)  # (N, T, H, 1)
+            r = r.transpose(0, 2, 1, 3)                   # (N, H, T, 1)
+        else:                                             # a (T, T) pass is the smaller one
+            r = dot_last(ds, e) * z                       # (N, H, T, 1)
+        ds -= r                                           # (N, H, T, T) da - r
         ds *= e                                           # ds' = e (da - r);  ds = z ds'
         # s = q' k^T with q' = q / sqrt(E) (the scale lives in the fused Wq columns)
         np.matmul(ds, k, out=dq)

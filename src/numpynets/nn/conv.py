@@ -53,6 +53,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from ..checks import whole
 from .init import initialise
 from .layer import Layer, register
 
@@ -63,11 +64,7 @@ def _out_size(size: int, kernel: int, stride: int, padding: int = 0) -> int:
 
 
 def _positive_int(value, name: str, layer: str, minimum: int = 1) -> int:
-    from ..errors import ConfigError
-
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ConfigError(f"{layer}: {name} must be a whole number >= {minimum}, got {value!r}")
-    return int(value)
+    return whole(value, f"{layer}: {name}", low=minimum)
 
 
 # --------------------------------------------------------------------------
@@ -103,7 +100,8 @@ class Conv2D(Layer):
         self._add_param("W", (O, C, K, K))
         if self.bias:
             self._add_param("b", (O,))
-        self._cache = None                                 # buffers for the last batch shape, see _plan
+        self._plans = {True: None, False: None}            # buffers per mode (training or not), see _plan
+        self._pending = False                              # a training forward awaits its backward
 
     def config(self) -> dict:
         cfg = {"type": self.kind, "in_channels": self.in_channels, "out_channels": self.out_channels,
@@ -132,7 +130,7 @@ class Conv2D(Layer):
         return (self.out_channels, _out_size(H, K, S, P), _out_size(W, K, S, P))
 
     # -- buffers ------------------------------------------------------------
-    def _plan(self, x: np.ndarray) -> dict:
+    def _plan(self, x: np.ndarray, training: bool = True) -> dict:
         """Buffers and views for inputs of ``x``'s shape and dtype, made once
         and reused while the batch shape stays the same (a training run makes
         two: the batch size and the last, smaller batch; evaluation one more):
@@ -143,10 +141,16 @@ class Conv2D(Layer):
           row is all ones, the constant input that ``b`` multiplies;
         * ``src``/``dst``: the gather as two views, every K x K window of
           ``xp`` as (N, C, K, K, Ho, Wo), and ``cols`` seen with that shape.
+
+        Training and evaluation forwards have separate buffers: an evaluation
+        forward between a training forward and its backward (a validation
+        batch, a drawing being recognised) must not overwrite the columns
+        the backward needs.
         """
         key = (x.shape, x.dtype)
-        if self._cache is not None and self._cache["key"] == key:
-            return self._cache
+        cached = self._plans[bool(training)]
+        if cached is not None and cached["key"] == key:
+            return cached
         N, C, H, W = x.shape
         K, P = self.kernel_size, self.padding
         _, Ho, Wo = self.output_shape(x.shape[1:])
@@ -157,7 +161,7 @@ class Conv2D(Layer):
         plan = {"key": key, "xp": xp, "cols": cols, "shape": (Ho, Wo),
                 "src": None if xp is None else self._windows(xp, Ho, Wo),
                 "dst": cols[:, :C * K * K].reshape(N, C, K, K, Ho, Wo)}        # a view of cols
-        self._cache = plan
+        self._plans[bool(training)] = plan
         return plan
 
     def _windows(self, xp: np.ndarray, Ho: int, Wo: int) -> np.ndarray:
@@ -182,7 +186,7 @@ class Conv2D(Layer):
     def forward(self, x, training=False):
         if x.ndim != 4:
             raise self.shape_error(x.shape[1:], f"({self.in_channels}, H, W) per sample")
-        plan = self._plan(x)                                # checks the shape on a new one
+        plan = self._plan(x, training)                      # checks the shape on a new one
         N, P = x.shape[0], self.padding
         Ho, Wo = plan["shape"]
         if P:
@@ -195,9 +199,12 @@ class Conv2D(Layer):
         np.copyto(plan["dst"], src)
         cols = plan["cols"]                                 # (N, CKK [+1], L)
         y = np.matmul(self._w2(), cols)                     # (O, CKK+1) @ (N, CKK+1, L) -> (N, O, L)
-        # cols is a reused buffer: a second forward before backward overwrites
-        # it, so one forward, one backward (as the training loop does)
-        self.cols, self.x_shape = cols, x.shape
+        # backward differentiates the last training forward not yet
+        # backpropagated; an evaluation forward is remembered only when there is
+        # none (gradient checks of eval mode), and never touches its buffers
+        if training or not self._pending:
+            self.cols, self.x_shape = cols, x.shape
+            self._pending = bool(training)
         return y.reshape(N, self.out_channels, Ho, Wo)      # (N, O, Ho, Wo), no copy
 
     def backward(self, dy):                                 # dy: (N, O, Ho, Wo)
@@ -205,6 +212,7 @@ class Conv2D(Layer):
         O, K, S, P = self.out_channels, self.kernel_size, self.stride, self.padding
         Ho, Wo = dy.shape[2:]
         cols = self.cols                                    # (N, CKK [+1], L)
+        self._pending = False
         dy3 = dy.reshape(N, O, Ho * Wo)                     # (N, O, L)
         # dL/dW2[o, r] = sum_n sum_l dy[n, o, l] cols[n, r, l]; row r = CKK (ones) gives db
         dW2 = np.matmul(dy3, cols.transpose(0, 2, 1)).sum(axis=0)   # (N, O, CKK+1) -> (O, CKK+1)

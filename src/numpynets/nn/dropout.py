@@ -21,6 +21,8 @@ class Dropout(Layer):
     of a dropped unit is 0. The uniform draws come from ``self.rng``, the
     model's generator (see :mod:`numpynets.nn.layer`); ``p = 0`` draws
     nothing. x: any shape -> y: same shape.
+
+    Derivation: docs/layers/dropout.md
     """
 
     uses_rng = True

@@ -46,11 +46,34 @@ gradient checks.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import math
+
 import numpy as np
 
+from ..checks import show
 from ..errors import ConfigError, ShapeError
 
 LAYERS: dict[str, type[Layer]] = {}
+
+# Elements that parameter allocations may still take, while a loader has set
+# a budget (see parameter_budget); None: no budget (training a new model).
+_BUDGET: contextvars.ContextVar[list | None] = contextvars.ContextVar("numpynets_param_budget", default=None)
+
+
+@contextlib.contextmanager
+def parameter_budget(elements: int):
+    """Within this block, layers may allocate at most ``elements`` parameter
+    values in all; the next allocation beyond it raises :class:`ConfigError`
+    *before* any memory is taken. Loaders set it to the number of values the
+    file's tensors really hold, so metadata that describes a model of 10^9
+    parameters next to a 1 KB payload is refused, not allocated."""
+    token = _BUDGET.set([int(elements)])
+    try:
+        yield
+    finally:
+        _BUDGET.reset(token)
 
 
 def register(kind: str):
@@ -119,6 +142,13 @@ class Layer:
 
     # -- helpers shared by every layer ------------------------------------
     def _add_param(self, name: str, shape: tuple[int, ...], dtype=np.float32) -> None:
+        budget = _BUDGET.get()
+        if budget is not None:
+            need = math.prod(shape)                        # Python ints: no overflow
+            if need > budget[0]:
+                raise ConfigError(f"{self.kind}: parameter {name} of shape {tuple(shape)} needs {need:,} values, "
+                                  f"more than the {budget[0]:,} the file holds")
+            budget[0] -= need
         self.params[name] = np.zeros(shape, dtype=dtype)
         self.grads[name] = np.zeros(shape, dtype=dtype)
 
@@ -149,13 +179,15 @@ ALIASES = {"silu": "swish"}
 def layer_from_config(cfg: dict) -> Layer:
     """Build a layer from ``{"type": "linear", "in_features": 784, ...}``."""
     if not isinstance(cfg, dict) or "type" not in cfg:
-        raise ConfigError(f"layer config {cfg!r} has no \"type\"; known types: {', '.join(sorted(LAYERS))}")
-    kind = str(cfg["type"]).lower()
+        raise ConfigError(f"layer config {show(cfg)} has no \"type\"; known types: {', '.join(sorted(LAYERS))}")
+    if not isinstance(cfg["type"], str):
+        raise ConfigError(f"layer \"type\" is a name such as \"linear\", got {show(cfg['type'])}")
+    kind = cfg["type"].lower()
     kind = ALIASES.get(kind, kind)
     if kind not in LAYERS:
-        raise ConfigError(f"unknown layer type {cfg['type']!r}; known types: {', '.join(sorted(LAYERS))}")
+        raise ConfigError(f"unknown layer type {show(cfg['type'])}; known types: {', '.join(sorted(LAYERS))}")
     kwargs = {k: v for k, v in cfg.items() if k != "type"}
     try:
         return LAYERS[kind](**kwargs)
     except TypeError as exc:
-        raise ConfigError(f"layer {kind!r}: bad fields {sorted(kwargs)} ({exc})") from None
+        raise ConfigError(f"layer {show(kind)}: bad fields {show(sorted(kwargs), 200)} ({str(exc)[:200]})") from None

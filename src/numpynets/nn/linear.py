@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..checks import whole
 from .init import initialise
 from .layer import Layer, register
 
@@ -22,7 +23,8 @@ class Linear(Layer):
 
     def __init__(self, in_features: int, out_features: int, init: str = "xavier", bias: bool = True):
         super().__init__()
-        self.in_features, self.out_features = int(in_features), int(out_features)
+        self.in_features = whole(in_features, "linear: in_features")
+        self.out_features = whole(out_features, "linear: out_features")
         self.init, self.bias = init, bool(bias)
         self._add_param("W", (self.in_features, self.out_features))
         if self.bias:
@@ -64,11 +66,14 @@ class Linear(Layer):
         return ones
 
     def zero_grad(self):
-        """Mark the gradients as zero without writing them: the next backward
-        then stores ``x.T @ dy`` straight into ``dW`` instead of adding a
-        temporary to a buffer of zeros (PyTorch's ``set_to_none`` idea; it
-        saves a 1.6 MB pass per step for the MLP's first layer). Later
-        backward calls accumulate as usual."""
+        """Set the gradients to zero (a fill, as every layer does: a step
+        taken without a backward then applies no gradient, never a stale
+        one), and note that they are zero, so that the next backward stores
+        ``x.T @ dy`` straight into ``dW`` instead of adding a temporary to the
+        zeros (it saves a 1.6 MB temporary and an add per step for the MLP's
+        first layer). Later backward calls accumulate as usual."""
+        for g in self.grads.values():
+            g.fill(0)
         self._fresh = True
 
     def backward(self, dy):                               # dy: (N, n_out) or (N, T, n_out)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..checks import real, whole
 from ..errors import ConfigError
 from .fastsum import dot_last, sum_last, sum_leading
 from .layer import Layer, register
@@ -29,7 +30,8 @@ class LayerNorm(Layer):
 
     def __init__(self, dim: int, eps: float = 1e-5):
         super().__init__()
-        self.dim, self.eps = int(dim), float(eps)
+        self.dim = whole(dim, "layer_norm: dim")
+        self.eps = real(eps, "layer_norm: eps", low=0, low_open=True)
         self._add_param("gamma", (self.dim,))
         self._add_param("beta", (self.dim,))
         self.params["gamma"].fill(1)
@@ -116,6 +118,8 @@ class BatchNorm(Layer):
 
     ``size`` may be left out of the config: it is then taken from the input
     (the features, or the channels) when the model is built.
+
+    Derivation: docs/layers/batchnorm.md
     """
 
     def __init__(self, size: int | None = None, momentum: float = 0.9, eps: float = 1e-5):
@@ -172,46 +176,47 @@ class BatchNorm(Layer):
             r = (1.0 / np.sqrt(rv + self.eps)).astype(x.dtype)          # (C,)
             scale = gamma * r                                            # (C,)
             shift = beta - rm.astype(x.dtype) * scale                    # (C,)
-            self.x3, self.r, self.xh, self.training = x3, r, None, False
+            self.x3, self.r, self.training = x3, r, False
             return (x3 * scale[:, None] + shift[:, None]).reshape(x.shape)
         M = x3.shape[0] * x3.shape[2]
         mu = np.einsum("ncl->c", x3) * (1.0 / M)          # (C,)
-        xh = x3 - mu[:, None]                             # (N, C, L) centred
-        var = np.einsum("ncl,ncl->c", xh, xh) * (1.0 / M)   # (C,) biased
+        xc = x3 - mu[:, None]                             # (N, C, L) centred
+        var = np.einsum("ncl,ncl->c", xc, xc) * (1.0 / M)   # (C,) biased
         r = 1.0 / np.sqrt(var + self.eps)                 # (C,)
-        xh *= r[:, None]                                  # (N, C, L) normalised
-        self.xh, self.r, self.training = xh, r, True
+        self.xc, self.r, self.training = xc, r, True
         m = self.momentum                                 # running = m running + (1 - m) batch
         rm, rv = self.buffers["running_mean"], self.buffers["running_var"]
         rm *= m
         rm += (1 - m) * mu.astype(rm.dtype)
         rv *= m
         rv += (1 - m) * var.astype(rv.dtype)
-        y = xh * gamma[:, None]
+        # y = gamma xh + beta with xh = xc r: one scaled pass and one shift (xh itself is never formed)
+        y = xc * (gamma * r)[:, None]
         y += beta[:, None]
         return y.reshape(x.shape)                         # same shape as x
 
     def backward(self, dy):                               # dy: like x
         dy3 = self._as3(dy)                               # (N, C, L)
-        xh = self.xh
-        if xh is None:                                    # eval mode: xh from the running statistics
-            rm = self.buffers["running_mean"].astype(dy.dtype)
-            xh = (self.x3 - rm[:, None]) * self.r[:, None]
+        r = self.r
         dbeta = np.einsum("ncl->c", dy3)                  # (C,)
-        dgamma = np.einsum("ncl,ncl->c", dy3, xh)         # (C,)
+        if self.training:                                 # dgamma = sum dy xh = r sum dy xc
+            dgamma = np.einsum("ncl,ncl->c", dy3, self.xc) * r
+        else:                                             # eval: xh from the running statistics
+            rm = self.buffers["running_mean"].astype(dy.dtype)
+            dgamma = np.einsum("ncl,ncl->c", dy3, self.x3 - rm[:, None]) * r
         self.grads["beta"] += dbeta
         self.grads["gamma"] += dgamma
         if not self.needs_input_grad:
             return None
-        gr = self.params["gamma"] * self.r                # (C,) gamma / sqrt(var + eps)
+        gr = self.params["gamma"] * r                     # (C,) gamma / sqrt(var + eps)
         if not self.training:
             return (dy3 * gr[:, None]).reshape(dy.shape)
         M = dy3.shape[0] * dy3.shape[2]
-        # dx = r gamma (dy - mean(dy) - xh mean(dy xh)), means over the M values of a feature
-        dx = xh * (dgamma * (-1.0 / M))[:, None]          # (N, C, L)
-        dx += dy3
-        dx -= (dbeta * (1.0 / M))[:, None]
-        dx *= gr[:, None]
+        # dx = gamma r (dy - mean(dy) - xh mean(dy xh)), means over the M values of a feature;
+        # with xh = xc r:  dx = gr dy - gr mean(dy) - xc (gr r mean(dy xh))
+        dx = dy3 * gr[:, None]                            # (N, C, L)
+        dx -= self.xc * (gr * r * dgamma * (1.0 / M))[:, None]
+        dx -= (gr * dbeta * (1.0 / M))[:, None]
         return dx.reshape(dy.shape)
 
 

@@ -2,8 +2,10 @@
 
 Every parameter of every layer is a view into ``self.flat_params`` and every
 gradient a view into ``self.flat_grads`` (the layout llm.c uses). Zeroing the
-gradients is one ``fill``, and an optimizer updates the whole model with a
-handful of vectorised operations instead of a loop over tensors. The order of
+gradients writes zeros into every gradient (:meth:`zero_grad`: one pass of
+fills over the flat gradient buffer), so a step taken without a backward applies no
+gradient, never the previous batch's; an optimizer updates the whole model
+with a handful of vectorised operations instead of a loop over tensors. The order of
 ``named_parameters()`` (``"0.W", "0.b", "2.W", ...``: layer index, then the
 layer's own order) is fixed; it is the order in model files.
 
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..checks import whole
 from ..errors import ConfigError, ShapeError
 from .layer import Layer, layer_from_config
 from .losses import PER_SAMPLE, get_loss, softmax
@@ -45,7 +48,9 @@ class Sequential:
     def __init__(self, layers: list[Layer], input_shape, loss: str = "softmax_cross_entropy",
                  dtype=np.float32, rng: np.random.Generator | None = None):
         self.layers = list(layers)
-        self.input_shape = tuple(int(s) for s in input_shape)
+        if isinstance(input_shape, (str, bytes)) or not hasattr(input_shape, "__iter__"):
+            raise ConfigError(f"input_shape must be a list of sizes, got {input_shape!r:.60}")
+        self.input_shape = tuple(whole(s, "input_shape: each size") for s in input_shape)
         self.loss_name = loss
         self.loss_fn = get_loss(loss)
         shape = self.input_shape
@@ -134,16 +139,16 @@ class Sequential:
     def decay_mask(self) -> np.ndarray:
         """Boolean mask over ``flat_params``: True where weight decay applies
         by default (weight matrices and kernels, ``layer.decays(name)``);
-        False for biases, normalisation scales and shifts, position
-        embeddings and the alignment padding."""
+        False for biases, normalisation scales and shifts and position
+        embeddings. The alignment padding after a parameter (zeros that stay
+        zero) follows that parameter, so the mask changes only where the
+        decision does."""
         mask = np.zeros(self.flat_params.size, dtype=bool)
         base = self.flat_params.__array_interface__["data"][0]
         item = self.flat_params.itemsize
-        for _, layer, key in self._entries:
-            if layer.decays(key):
-                p = layer.params[key]
-                off = (p.__array_interface__["data"][0] - base) // item
-                mask[off:off + p.size] = True
+        starts = [(p.__array_interface__["data"][0] - base) // item for _, p, _ in self.named_parameters()]
+        for (_, layer, key), a, b in zip(self._entries, starts, [*starts[1:], mask.size]):
+            mask[a:b] = layer.decays(key)
         return mask
 
     # -- parameters -------------------------------------------------------
@@ -181,7 +186,11 @@ class Sequential:
                 p[...] = state[n]
 
     def zero_grad(self) -> None:
-        for layer in self.layers:                          # a Linear only marks its gradients stale
+        """Every gradient becomes zero: each layer fills its own views of the
+        flat buffer (together, one pass over it), and a layer that can then
+        overwrite instead of accumulate on its next backward notes it (a
+        Linear)."""
+        for layer in self.layers:
             layer.zero_grad()
 
     # -- computation ------------------------------------------------------

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..checks import whole
 from ..errors import ConfigError
 from .fastsum import sum_leading
 from .layer import Layer, register
@@ -71,9 +72,7 @@ class Patchify(Layer):
 
     def __init__(self, patch: int = 4):
         super().__init__()
-        self.patch = int(patch)
-        if self.patch < 1:
-            raise ConfigError(f"patchify: patch size must be >= 1, got {patch}")
+        self.patch = whole(patch, "patchify: patch size")
 
     def config(self):
         return {"type": self.kind, "patch": self.patch}
@@ -129,7 +128,8 @@ class PositionEmbedding(Layer):
 
     def __init__(self, tokens: int, dim: int, init: str = "sinusoidal"):
         super().__init__()
-        self.tokens, self.dim = int(tokens), int(dim)
+        self.tokens = whole(tokens, "position_embedding: tokens")
+        self.dim = whole(dim, "position_embedding: dim")
         if init not in POS_INITS:
             raise ConfigError(f"position_embedding: unknown init {init!r}; choose one of {', '.join(POS_INITS)}")
         self.init = init

@@ -28,8 +28,21 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
+from ..checks import real
 from ..errors import ConfigError
 from ..jsonfile import read_json
+
+MAX_EPOCHS = 1e9          # an epoch count (step size, T_max, warm-up) beyond this is a damaged file
+MAX_FACTOR = 1e6          # a decay factor (gamma, decay_rate) beyond this is one too
+
+
+def _power(base: float, exponent: float) -> float:
+    """base ** exponent, infinite rather than an OverflowError (a growing
+    factor makes the run diverge, which the training loop reports)."""
+    try:
+        return base ** exponent
+    except OverflowError:
+        return math.inf
 
 KINDS = ("constant", "step", "exponential", "cosine")
 _ORIGINAL_NAMES = {"constant": "constant", "step_decay": "step", "exponential": "exponential",
@@ -48,17 +61,22 @@ class Schedule:
     per: str = "epoch"            # "epoch" or "batch"
 
     def __post_init__(self):
-        if self.kind not in KINDS:
-            raise ConfigError(f"unknown schedule {self.kind!r}; choose one of {', '.join(KINDS)}")
-        if self.per not in ("epoch", "batch"):
-            raise ConfigError(f"schedule 'per' must be \"epoch\" or \"batch\", got {self.per!r}")
-        checks = [(self.step_size > 0, "step_size must be > 0"), (self.gamma >= 0, "gamma must be >= 0"),
-                  (self.decay_rate >= 0, "decay_rate must be >= 0"), (self.min_lr >= 0, "min_lr must be >= 0"),
-                  (self.t_max is None or self.t_max > 0, "T_max must be > 0"),
-                  (self.warmup_epochs >= 0, "warmup_epochs must be >= 0")]
-        for ok, msg in checks:
-            if not ok:
-                raise ConfigError(f"schedule {self.kind}: {msg}")
+        if not isinstance(self.kind, str) or self.kind not in KINDS:
+            raise ConfigError(f"unknown schedule {str(self.kind)[:40]!r}; choose one of {', '.join(KINDS)}")
+        if not isinstance(self.per, str) or self.per not in ("epoch", "batch"):
+            raise ConfigError(f"schedule 'per' must be \"epoch\" or \"batch\", got {str(self.per)[:40]!r}")
+        # every number through numpynets.checks: type, finiteness and a range in
+        # which lr() cannot overflow (t <= 10^9 epochs: factor**t and t/step stay finite)
+        where = f"schedule {self.kind}: "
+        real(self.step_size, where + "step_size", low=0, low_open=True, high=MAX_EPOCHS)
+        if self.step_size < 1e-6:
+            raise ConfigError(f"{where}step_size must be at least 1e-6 epochs, got {self.step_size}")
+        real(self.gamma, where + "gamma", low=0, high=MAX_FACTOR)
+        real(self.decay_rate, where + "decay_rate", low=0, high=MAX_FACTOR)
+        real(self.min_lr, where + "min_lr", low=0)
+        if self.t_max is not None:
+            real(self.t_max, where + "T_max", low=0, low_open=True, high=MAX_EPOCHS)
+        real(self.warmup_epochs, where + "warmup_epochs", low=0, high=MAX_EPOCHS)
 
     def lr(self, lr0: float, t: float, total_epochs: float) -> float:
         """Learning rate at progress ``t`` (epochs) of a run of ``total_epochs``."""
@@ -70,9 +88,9 @@ class Schedule:
         if self.kind == "constant":
             return lr0
         if self.kind == "step":
-            return lr0 * self.gamma ** math.floor(t / self.step_size + 1e-9)
+            return lr0 * _power(self.gamma, math.floor(t / self.step_size + 1e-9))
         if self.kind == "exponential":
-            return lr0 * self.decay_rate ** t
+            return lr0 * _power(self.decay_rate, t)
         t_max = self.t_max if self.t_max is not None else max(total_epochs - w, 1e-9)
         t = min(t, t_max)
         lo = min(self.min_lr, lr0)
@@ -88,7 +106,8 @@ def schedule_from_dict(d: dict) -> Schedule:
         raise ConfigError("schedule config must be a JSON object")
     d = dict(d)
     if "scheduler_type" in d:
-        name = str(d.pop("scheduler_type")).lower()
+        name = d.pop("scheduler_type")
+        name = name.lower() if isinstance(name, str) else repr(name)[:40]
         if name not in _ORIGINAL_NAMES:
             raise ConfigError(f"unknown scheduler_type {name!r}; choose one of "
                               "step_decay, exponential, cosine_annealing, constant")
@@ -103,9 +122,14 @@ def schedule_from_dict(d: dict) -> Schedule:
     if unknown:
         raise ConfigError(f"unknown schedule field(s) {sorted(unknown)}; known: {sorted(known | {'T_max', 'scheduler_type'})}")
     for k in ("step_size", "gamma", "decay_rate", "min_lr", "t_max", "warmup_epochs"):
-        v = d.get(k)
-        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
-            raise ConfigError(f"schedule field {k!r} must be a number, got {v!r}")
+        if k not in d:
+            continue
+        v = d[k]
+        if v is None and k == "t_max":                     # null T_max: the whole run, as when missing
+            continue
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise ConfigError(f"schedule field {'T_max' if k == 't_max' else k!r} must be a number, "
+                              f"got {'null' if v is None else repr(v)[:40]}")
     return Schedule(**d)
 
 

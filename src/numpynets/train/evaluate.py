@@ -20,6 +20,8 @@ def check_fits_dataset(model, dataset: str, name: str = "the model") -> None:
     values in, 10 class scores out with softmax cross-entropy; XOR: 2 in, 1
     out with MSE). Checked before training or evaluating, so a mismatched
     architecture file fails at once instead of deep in the loss."""
+    if not isinstance(dataset, str):
+        raise ConfigError(f"{name}: the architecture's \"dataset\" is a name such as \"mnist\", got {str(dataset)[:40]!r}")
     if dataset not in DATASETS:
         return
     n_in, out, loss = DATASETS[dataset]

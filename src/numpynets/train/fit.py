@@ -60,7 +60,8 @@ def fit(model, train: Split, val: Split | None, recipe: Recipe, shuffle_rng: np.
     schedule = recipe.schedule_obj()
     opt = make_optimizer(recipe.optimizer, [(model.flat_params, model.flat_grads)], recipe.lr,
                          momentum=recipe.momentum, nesterov=recipe.nesterov,
-                         weight_decay=recipe.weight_decay, betas=recipe.betas)
+                         weight_decay=recipe.weight_decay, betas=recipe.betas,
+                         decay_mask=None if recipe.decay_all else [model.decay_mask()])
     X, Y = train.x, train.y
     n, B = len(Y), recipe.batch_size
     steps = -(-n // B)                                        # the last batch may be partial

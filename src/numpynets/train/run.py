@@ -19,7 +19,10 @@ from ..errors import ConfigError, TrainingDiverged
 from ..io.native import save_model
 from ..io.original_models import original_kind, write_original
 from ..models.recipes import Recipe
-from ..models.registry import MODELS, build, build_architecture, get_model, get_recipe, load_architecture_file
+from ..jsonfile import read_json
+from ..models.original_arch import config_activation
+from ..models.registry import (MODELS, build, build_architecture, get_model, get_recipe, load_architecture_file,
+                               takes_activation)
 from ..optim.schedules import load_schedule_config
 from ..runtime import auto_threads, blas_threads, resolve_threads
 from .evaluate import check_fits_dataset, evaluate
@@ -51,15 +54,22 @@ class TrainOptions:
 
 def resolve(opts: TrainOptions) -> tuple[dict, Recipe, str, str]:
     """(architecture, recipe, recipe name, dataset) for the options."""
+    # the original's training configs may name the activation between layers
+    activation = config_activation(read_json(opts.schedule_config, "schedule config"),
+                                   opts.schedule_config) if opts.schedule_config else None
     if opts.model in MODELS:
         spec = get_model(opts.model)
         recipe_name = opts.recipe or "default"
         recipe = get_recipe(spec, recipe_name)
         dataset = spec.dataset
-        arch_opts = {**recipe.arch, **opts.arch_options}
+        if activation is not None and not takes_activation(spec):
+            raise ConfigError(f"{opts.schedule_config}: names the activation {activation['type']}, but the "
+                              f"{spec.name} model has no activation option (mlp and cnn do)")
+        from_config = {"activation": activation} if activation is not None else {}
+        arch_opts = {**recipe.arch, **from_config, **opts.arch_options}     # --activation wins
         arch = build_architecture(spec, arch_opts)
     elif opts.model.endswith(".json") or Path(opts.model).is_file():
-        arch = load_architecture_file(opts.model)
+        arch = load_architecture_file(opts.model, activation)
         if opts.recipe not in (None, "default"):
             raise ConfigError(f"{opts.model}: an architecture file has only the default recipe")
         recipe_name, recipe = "default", Recipe()
@@ -68,7 +78,7 @@ def resolve(opts: TrainOptions) -> tuple[dict, Recipe, str, str]:
         raise ConfigError(f"unknown model {opts.model!r}; choose one of {', '.join(MODELS)} "
                           "or give an architecture .json file")
     overrides = dict(opts.overrides)
-    if opts.schedule_config:
+    if opts.schedule_config and "schedule" not in overrides:        # flags on top of the file: already folded
         overrides["schedule"] = load_schedule_config(opts.schedule_config).to_dict()
     recipe = recipe.with_overrides(**overrides)
     dataset = choose_dataset(dataset, opts.dataset)

@@ -70,10 +70,11 @@ def _fmt(v) -> str:
 
 def write_json(path: Path, obj: dict) -> None:
     from ..io.native import atomic_save
+    from ..jsonfile import finite
 
     def writer(tmp):
         with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(obj, f, indent=2, default=str)
+            json.dump(finite(obj), f, indent=2, default=str, allow_nan=False)   # NaN -> null: strict readers
             f.write("\n")
 
     atomic_save(path, writer)
