@@ -363,3 +363,9 @@ def test_draw_window_title_and_bars_name_the_classes(fashion_model, display):
         assert [str(label.cget("text")) for *_, label in app.bars][:2] == ["T-shirt/top", "Trouser"]
     finally:
         root.destroy()
+
+
+def test_plot_labels_a_run_with_its_data_set(fashion_model):
+    from numpynets.apps.run_summary import load_run
+
+    assert load_run(fashion_model / "run").label == "mlp (default, fashion-mnist)"
