@@ -369,3 +369,12 @@ def test_plot_labels_a_run_with_its_data_set(fashion_model):
     from numpynets.apps.run_summary import load_run
 
     assert load_run(fashion_model / "run").label == "mlp (default, fashion-mnist)"
+
+
+def test_architecture_file_with_an_unknown_data_set(capsys, tmp_path):
+    arch = {"input_shape": [784], "layers": [{"type": "linear", "in_features": 784, "out_features": 10}],
+            "dataset": "cifar"}
+    (tmp_path / "a.json").write_text(json.dumps(arch))
+    rc, out, err = cli(capsys, "train", tmp_path / "a.json", "--out", tmp_path / "run", "--threads", "1")
+    one_line_error(rc, err, "unknown data set 'cifar'")
+    assert not (tmp_path / "run").exists()

@@ -94,12 +94,12 @@ def choose_dataset(own: str, chosen: str | None) -> str:
     data set for an image model), else the model's own."""
     from ..data.datasets import get_dataset
 
-    if chosen is None or chosen == own:
-        return own
     if own == "xor":
-        raise ConfigError(f"the xor model trains only on its four XOR samples; drop --dataset {chosen}")
-    get_dataset(chosen)                                  # an unknown name lists the known ones
-    return chosen
+        if chosen not in (None, "xor"):
+            raise ConfigError(f"the xor model trains only on its four XOR samples; drop --dataset {chosen}")
+        return own
+    get_dataset(chosen or own)                           # an unknown name (also an architecture file's) lists the known ones
+    return chosen or own
 
 
 def with_augment(recipe: Recipe, augment) -> Recipe:
