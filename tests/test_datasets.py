@@ -20,7 +20,6 @@ import numpy as np
 import pytest
 from fake_mnist import NAMES, fake_arrays, write_fake_mnist
 from test_download import PROXY_VARS, serve, server  # noqa: F401  (server: the local HTTP server fixture)
-from test_draw_gui import display  # noqa: F401  (a private Xvfb display)
 
 from numpynets.data.datasets import DATASETS, ROLES, IdxFile, class_names, get_dataset
 from numpynets.data.idx import encode_idx, write_idx
@@ -349,20 +348,6 @@ def test_recognizer_names_the_classes_and_accepts_any_28x28_model(fashion_model)
     r = Recognizer.load(fashion_model / "run")
     assert r.dataset == "fashion-mnist" and r.dataset_title == "Fashion-MNIST" and not r.digits
     assert r.label(0) == "T-shirt/top"
-
-
-def test_draw_window_title_and_bars_name_the_classes(fashion_model, display):
-    from numpynets.apps.draw import DrawApp, make_root
-    from numpynets.apps.recognizer import Recognizer
-
-    root = make_root(display)
-    try:
-        app = DrawApp(root, Recognizer.load(fashion_model / "run"), runs_root=fashion_model / "none")
-        root.update()
-        assert "Fashion-MNIST" in root.title() and "T-shirt/top" in root.title()
-        assert [str(label.cget("text")) for *_, label in app.bars][:2] == ["T-shirt/top", "Trouser"]
-    finally:
-        root.destroy()
 
 
 def test_plot_labels_a_run_with_its_data_set(fashion_model):
