@@ -205,3 +205,22 @@ def test_show_augment_writes_the_grid(capsys, tmp_path, fake_dir):
     rc, _, err = cli(capsys, "data", "--show-augment", "-o", tmp_path / "x.png", "--data-dir", fake_dir,
                      "--no-verify", "--augment-rotate", "-3")
     assert rc == 2 and "--augment-rotate must be >= 0" in err and not (tmp_path / "x.png").exists()
+
+
+def test_whole_pixel_shifts_are_exact_crops_within_the_strength():
+    rng = np.random.default_rng(3)
+    x = rng.random((40, 1, 10, 12)).astype(np.float32)
+    aug = Augmenter(AugmentConfig(shift=2, rotate=0, scale=0), 9)
+    out = aug(x)
+    assert out.shape == x.shape and out.dtype == np.float32
+    seen = set()
+    for n in range(len(x)):                                # each image is x shifted by one (dy, dx)
+        pad = np.pad(x[n, 0], 2)
+        matches = [(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)
+                   if np.array_equal(out[n, 0], pad[2 - dy:2 - dy + 10, 2 - dx:2 - dx + 12])]
+        assert len(matches) == 1
+        seen.add(matches[0])
+    assert len(seen) > 10                                  # the shifts vary
+    # the same seed, the same shifts
+    again = Augmenter(AugmentConfig(shift=2, rotate=0, scale=0), 9)
+    assert np.array_equal(again(x), out)
