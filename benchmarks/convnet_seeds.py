@@ -21,6 +21,7 @@ from numpynets.data.augment import Augmenter, augment_rng
 from numpynets.models import build, build_architecture, get_model, get_recipe
 from numpynets.runtime import blas_threads
 from numpynets.train import fit, seeds
+from numpynets.train.callbacks import Callback
 from numpynets.train.evaluate import evaluate
 
 
@@ -56,7 +57,11 @@ def main() -> None:
         augment = Augmenter(aug_cfg, augment_rng(seed)) if aug_cfg else None
         state = {"seconds": 0.0, "t99": None, "e99": None, "eval_cpu": 0.0}
 
-        def on_epoch(row, model, seed=seed, state=state):
+        class TestEachEpoch(Callback):
+            def on_epoch_end(self, trainer, end, seed=seed, state=state):
+                on_epoch(end.row, trainer.model, seed, state)
+
+        def on_epoch(row, model, seed, state):
             state["seconds"] += row["epoch_seconds"]
             c0 = time.process_time()
             acc = evaluate(model, mn.test.x, mn.test.y)["accuracy"]
@@ -73,7 +78,7 @@ def main() -> None:
         state["cpu0"] = time.process_time()      # CPU seconds: less at the mercy of a shared machine
         with blas_threads(args.threads):
             result = fit(model, mn.train, None, recipe, shuffle_rng, progress=False, log=lambda *a: None,
-                         augment=augment, on_epoch=on_epoch)
+                         augment=augment, callbacks=[TestEachEpoch()])
             final = evaluate(model, mn.test.x, mn.test.y)["accuracy"]
         print(json.dumps({"run": args.model, "seed": seed, "arch": json.loads(args.arch), "epochs": result.epochs,
                           "lr": recipe.lr, "batch_size": recipe.batch_size, "augment": recipe.augment,

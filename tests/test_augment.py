@@ -224,3 +224,27 @@ def test_whole_pixel_shifts_are_exact_crops_within_the_strength():
     # the same seed, the same shifts
     again = Augmenter(AugmentConfig(shift=2, rotate=0, scale=0), 9)
     assert np.array_equal(again(x), out)
+
+
+def test_resume_of_an_augmented_run_is_bit_identical(capsys, tmp_path, fake_dir, monkeypatch):
+    """The augmentation generator is part of the checkpoint: a run stopped
+    by Ctrl-C in epoch 2 and resumed ends with the weights of the run that
+    was never stopped."""
+    from test_resume import assert_same_tensors, interrupt_at_step
+
+    _train(capsys, fake_dir, tmp_path / "whole", "--augment", "--seed", "2", "--epochs", "3")
+    with monkeypatch.context() as m:
+        interrupt_at_step(m, 7 + 2)                      # 108 images, batch 16: 7 steps per epoch
+        rc, out, err = cli(capsys, "train", "cnn", "--data-dir", fake_dir, "--no-verify", "--threads", "1",
+                           "--no-progress", "--epochs", "3", "--out", tmp_path / "cut", "--augment", "--seed", "2")
+        assert rc == 130, err
+    rc, out, err = cli(capsys, "train", "--resume", tmp_path / "cut", "--no-progress", "--data-dir", fake_dir,
+                       "--no-verify")
+    assert rc == 0 and "resuming" in out, err
+    assert_same_tensors(tmp_path / "whole" / "model.safetensors", tmp_path / "cut" / "model.safetensors")
+    # the generator's state is what the checkpoint holds for it
+    import json
+
+    from test_resume import load_meta
+    ckpt = json.loads(load_meta(tmp_path / "cut" / "checkpoint.safetensors")["training"])
+    assert ckpt["state"]["augment"]["bit_generator"]["bit_generator"] == "PCG64"

@@ -143,13 +143,13 @@ def write_eval_plots(model, x: np.ndarray, y: np.ndarray, predictions: np.ndarra
     require_matplotlib()
     if not model.is_classifier:
         raise ConfigError(f"--plots draws a classifier's confusion matrix and misclassified images; "
-                          f"{getattr(model, 'name', 'this model')} is not a classifier")
+                          f"the {model.name} model is not a classifier")
     out_dir = Path(out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise NumpynetsError(f"{out_dir}: cannot create the folder ({exc.strerror})") from None
-    name = getattr(model, "name", None) or "model"
+    name = model.name
     k = int(model.output_shape[-1])
     y = np.asarray(y, dtype=np.int64)
     cm = confusion_matrix(y, predictions, k)                      # (K, K)

@@ -19,8 +19,9 @@ import numpy as np
 from ..data.images import mnist_like
 from ..errors import ModelFileError, NumpynetsError
 from ..jsonfile import read_json
+from ..rundir import RunDir
 
-MODEL_FILE = "model.safetensors"
+MODEL_FILE = RunDir.MODEL
 
 
 # -- finding models -----------------------------------------------------------
@@ -59,7 +60,7 @@ def describe_run_model(path) -> str:
     path = Path(path)
     label = path.parent.name or str(path)
     try:
-        result = read_json(path.parent / "config.json", "run config").get("result") or {}
+        result = read_json(RunDir(path.parent).config, "run config").get("result") or {}
         acc = result.get("test_accuracy")
         if isinstance(acc, (int, float)) and not isinstance(acc, bool):
             label += f"  ({acc:.2f}% test)"
@@ -127,17 +128,13 @@ class Recognizer:
 
         path = Path(path)
         if path.is_dir():                        # a run folder: name the file it holds
-            for name in (MODEL_FILE, "best.safetensors"):
-                if (path / name).is_file():
-                    path = path / name
-                    break
+            path = RunDir(path).model_file() or path
         model, meta = load_model(path)
         return cls(model, path, meta)
 
     @property
     def name(self) -> str:
-        arch = self.meta.get("architecture") or {}
-        kind = arch.get("name") or getattr(self.model, "name", None) or "model"
+        kind = self.model.name
         where = str(self.path) if self.path else "in memory"
         acc = (self.meta.get("metrics") or {}).get("test_accuracy")
         extra = f", {acc:.2f}% test" if isinstance(acc, (int, float)) else ""

@@ -58,10 +58,10 @@ def run(args) -> int:
     names = class_names(dataset, model.output_shape[-1]) if model.is_classifier else None
     with blas_threads(resolve_threads(args.threads)):
         r = evaluate(model, test.x, test.y)
-    print(f"{args.model_file}: {getattr(model, 'name', 'model')}, {model.num_parameters():,d} parameters")
+    print(f"{args.model_file}: {model.name}, {model.num_parameters():,d} parameters")
     if meta.get("description"):                   # e.g. "original mlp file (784-512-10, float64)"
         print(f"  read as {meta['description']}")
-    if getattr(model, "dataset", "mnist") == "xor":
+    if model.dataset == "xor":
         from ..train.evaluate import truth_table
 
         print(truth_table(model, test.x, test.y)[0])
@@ -75,7 +75,7 @@ def run(args) -> int:
             plots = write_eval_plots(model, test.x, test.y, r["predictions"], args.plots, class_names=names)
         print("wrote " + " and ".join(map(str, plots)))
     if args.json:
-        out = {"model_file": str(args.model_file), "model": getattr(model, "name", None),
+        out = {"model_file": str(args.model_file), "model": model.name,
                "parameters": model.num_parameters(), "test_accuracy": round(r["accuracy"], 4),
                "test_loss": round(r["loss"], 6), "correct": r["correct"], "n": r["n"], "dataset": dataset}
         if "per_class" in r:

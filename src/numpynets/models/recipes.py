@@ -56,10 +56,10 @@ class Recipe:
         if not (self.min_delta >= 0 and math.isfinite(self.min_delta)):   # NaN: no epoch would ever count as best
             raise ConfigError(f"min delta must be >= 0 and finite, got {self.min_delta}")
         # upper bounds and types beyond the messages above (numpynets.checks)
-        whole(self.epochs, "epochs", high=MAX_EPOCHS)
+        whole(self.epochs, "epochs", high=int(MAX_EPOCHS))
         whole(self.batch_size, "batch size", high=2**31)
         if self.patience is not None:
-            whole(self.patience, "patience", high=MAX_EPOCHS)
+            whole(self.patience, "patience", high=int(MAX_EPOCHS))
         for name, v in (("learning rate", self.lr), ("momentum", self.momentum),
                         ("weight decay", self.weight_decay), ("min delta", self.min_delta)):
             real(v, name)
@@ -79,11 +79,23 @@ class Recipe:
         return schedule_from_dict(self.schedule)
 
     def with_overrides(self, **kw) -> Recipe:
-        known = {f.name for f in fields(self)}
-        kw = {k: v for k, v in kw.items() if v is not None and k in known}
+        """A validated copy with the fields in ``kw`` replaced (``None`` means
+        "keep the recipe's"); ``arch`` options are merged. An unknown field
+        raises a one-line :class:`ConfigError` naming it and the known ones."""
+        known = [f.name for f in fields(self)]
+        unknown = sorted(set(kw) - set(known))
+        if unknown:
+            raise ConfigError(f"unknown recipe field{'s' * (len(unknown) > 1)} {', '.join(unknown)}; "
+                              f"known: {', '.join(known)}")
+        kw = {k: v for k, v in kw.items() if v is not None}
         if "arch" in kw:
             kw["arch"] = {**self.arch, **kw["arch"]}
         return replace(self, **kw).validate()
+
+    @classmethod
+    def from_options(cls, base: Recipe | None = None, **options) -> Recipe:
+        """``base`` (default: ``Recipe()``) with ``options`` set, validated."""
+        return (base if base is not None else cls()).with_overrides(**options)
 
     def to_dict(self) -> dict:
         d = asdict(self)

@@ -110,9 +110,7 @@ def build(arch: dict, seed: int | np.random.Generator | None = 0, dtype=np.float
         raise ConfigError(f"bad architecture: {str(exc)[:200]}") from None
     except MemoryError:                                    # e.g. a damaged file asking for 10^12 weights
         raise ConfigError("bad architecture: its parameters do not fit in memory "
-                          f"(layers {[c.get('type') for c in arch['layers']][:20]})") from None
-    model.name = arch.get("name", "custom")
-    model.dataset = arch.get("dataset", "mnist")
+                          f"(layers {[c.get('type') if isinstance(c, dict) else c for c in arch['layers']][:20]})") from None
     return model
 
 

@@ -16,6 +16,7 @@ def log_softmax(z: np.ndarray) -> np.ndarray:
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
+    """Probabilities over the last axis: ``z (N, K) -> p (N, K)``, rows summing to 1 (stable)."""
     e = np.exp(z - z.max(axis=-1, keepdims=True))
     return e / e.sum(axis=-1, keepdims=True)
 

@@ -62,6 +62,22 @@ def evaluate(model, x: np.ndarray, y: np.ndarray, batch_size: int = 1000) -> dic
     return result
 
 
+def accuracy(model, data, batch_size: int = 1000) -> float:
+    """The fraction of ``data`` that ``model`` gets right, in [0, 1] (``nan``
+    for no samples): ``data`` is a data set from
+    :func:`numpynets.data.load` or an ``(x, y)`` pair, ``x (N, *input_shape)``,
+    ``y (N,)`` class indices (or targets shaped like the output, for MSE
+    models: right when every output is on the target's side of 0.5).
+    Published as ``numpynets.evaluate``."""
+    from ..data.api import _arrays
+
+    x, y = _arrays(data, "evaluate")
+    if not hasattr(model, "forward") or not hasattr(model, "predictions"):
+        raise ConfigError(f"evaluate: expected a model (numpynets.Sequential), got {type(model).__name__}")
+    result = evaluate(model, x, y, batch_size)
+    return result["correct"] / result["n"] if result["n"] else float("nan")
+
+
 def per_class_table(per_class: dict, names: list[str] | None = None) -> str:
     """The per-class table; with ``names`` (the data set's class names,
     when they are more than the digits) a column of names follows the label."""
