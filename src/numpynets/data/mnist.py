@@ -108,6 +108,7 @@ def find_dataset(dataset="mnist", data_dir=None) -> Path | None:
 
 
 def find_mnist(data_dir=None) -> Path | None:
+    """The first folder in the lookup order that holds the four MNIST files."""
     return find_dataset("mnist", data_dir)
 
 
@@ -363,6 +364,7 @@ def load_test(dataset="mnist", data_dir=None, verify: bool = True, download_miss
 
 
 def load_mnist_test(data_dir=None, verify: bool = True, download_missing: bool = True, log=print) -> Split:
+    """:func:`load_test` of MNIST."""
     return load_test("mnist", data_dir, verify, download_missing, log)
 
 
