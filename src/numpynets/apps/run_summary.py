@@ -49,7 +49,9 @@ def load_run(path) -> Run:
     rows, fmt = read_log(log)
     config = _read_config(config_path) if config_path else None
     if config:
-        label = f"{config.get('model', '?')} ({config.get('recipe_name', 'default')})"
+        dataset = config.get("dataset")                # named when it is not the models' usual one
+        other = f", {dataset}" if isinstance(dataset, str) and dataset not in ("mnist", "xor") else ""
+        label = f"{config.get('model', '?')} ({config.get('recipe_name', 'default')}{other})"
     elif p.is_dir() or p.name == RunDir.LOG:
         label = log.parent.resolve().name
     else:

@@ -8,13 +8,13 @@ from ..models.registry import MODELS
 from ..optim.optimizers import OPTIMIZERS
 from ..optim.schedules import KINDS
 from ..rundir import RunDir
-from .common import add_data_options, add_threads_option, print_json
+from .common import add_data_options, add_dataset_option, add_threads_option, print_json
 
 # architecture options: (flag, key, type, help); a model takes the ones it knows
 ARCH_FLAGS = [
     ("--hidden", "hidden", int, "mlp: hidden units (default 512)"),
     ("--init", "init", str, "weight initialisation: xavier, xavier_normal, he, he_uniform"),
-    ("--channels", "channels", int, "cnn: convolution filters (original 8)"),
+    ("--channels", "channels", int, "cnn: convolution filters (original 8); convnet: first block (16, the second twice as many)"),
     ("--d-model", "d_model", int, "attention: token width D (original 64; 16 in its first version)"),
     ("--ff-dim", "ff_dim", int, "attention: feed-forward width F (original 128)"),
     ("--heads", "heads", int, "attention: attention heads; must divide D (original 1)"),
@@ -23,10 +23,19 @@ ARCH_FLAGS = [
     ("--blocks", "blocks", int, "attention: attention + feed-forward blocks stacked (original 1)"),
     ("--activation", "activation", str, "mlp, cnn: hidden activation: relu, leaky_relu, elu, gelu, swish "
      "(or silu), tanh, sigmoid (default relu)"),
-    ("--dropout", "dropout", float, "mlp, cnn: dropout probability P in [0, 1) after the hidden activation "
-     "(mlp) or before the linear layer (cnn); off by default"),
-    ("--batchnorm", "batchnorm", bool, "mlp, cnn: BatchNorm between the hidden linear layer (mlp) or the "
-     "convolution (cnn) and its activation"),
+    ("--dropout", "dropout", float, "mlp, cnn, convnet: dropout probability P in [0, 1) after the hidden activation "
+     "(mlp, convnet) or before the linear layer (cnn); off by default"),
+    ("--batchnorm", "batchnorm", bool, "mlp, cnn, convnet: BatchNorm between the hidden linear layer (mlp) or the "
+     "convolution (cnn, convnet) and its activation"),
+]
+
+# augmentation strengths: (flag, AugmentConfig field, metavar, help)
+AUGMENT_FLAGS = [
+    ("--augment-shift", "shift", "PX", "largest shift along each axis, pixels (default 2)"),
+    ("--augment-rotate", "rotate", "DEG", "largest rotation either way, degrees (default 10, at most 180)"),
+    ("--augment-scale", "scale", "S", "largest relative zoom: size times [1-S, 1+S] (default 0.1)"),
+    ("--augment-shear", "shear", "DEG", "largest shear, degrees (default 0: off)"),
+    ("--augment-elastic", "elastic", "PX", "largest elastic displacement, pixels (default 0: off)"),
 ]
 
 
@@ -66,6 +75,11 @@ def add_parser(sub) -> None:
     for flag, key, typ, help_ in ARCH_FLAGS:
         kind = {"action": "store_true", "default": None} if typ is bool else {"type": typ}
         a.add_argument(flag, dest=f"arch_{key}", help=help_, **kind)
+    g = p.add_argument_group("augmentation (a random affine transform of each training image, seeded by --seed)")
+    g.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
+                   help="augment the training images (convnet: on by default; original recipes: off)")
+    for flag, key, metavar, help_ in AUGMENT_FLAGS:
+        g.add_argument(flag, dest=f"augment_{key}", type=float, metavar=metavar, help=help_ + "; implies --augment")
     r = p.add_argument_group("run")
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--limit", type=int, metavar="N", help="train on the first N images of the training file")
@@ -77,10 +91,26 @@ def add_parser(sub) -> None:
                    help="also write the final model as the original project's .bin file (for its "
                    "digit_recognizer.py: an MLP is written with float64 elements)")
     r.add_argument("--json", action="store_true", help="print the final figures as one JSON line, last")
+    add_dataset_option(r, "data set to train on (default: the model's own, mnist)")
     add_data_options(r)
     add_threads_option(r)
     p.set_defaults(func=run)
     _DEFAULTS.update({a.dest: a.default for a in p._actions})
+
+
+def augment_option(args):
+    """None (the recipe's), False (--no-augment) or a dict of strengths (--augment and/or strengths)."""
+    from ..errors import ConfigError
+
+    strengths = {key: getattr(args, f"augment_{key}") for _, key, _, _ in AUGMENT_FLAGS
+                 if getattr(args, f"augment_{key}") is not None}
+    if args.augment is False:
+        if strengths:
+            raise ConfigError("--no-augment with augmentation strengths: drop one of them")
+        return False
+    if args.augment or strengths:
+        return strengths
+    return None
 
 
 _DEFAULTS: dict = {}                                   # the train parser's defaults, to see what was given
@@ -111,7 +141,7 @@ def options_from_args(args):
                         schedule_config=args.schedule_config, schedule_flags=schedule_flags, seed=args.seed,
                         data_dir=args.data_dir, out=args.out, limit=args.limit, val_fraction=args.val_split,
                         verify=args.verify, threads=args.threads, progress=args.progress,
-                        save_original=args.save_original)
+                        save_original=args.save_original, dataset=args.dataset, augment=augment_option(args))
 
 
 def resume_options_from_args(args, parser_defaults: dict):

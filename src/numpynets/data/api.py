@@ -15,7 +15,8 @@ from typing import Callable, Iterator
 import numpy as np
 
 from ..errors import ConfigError
-from .mnist import Split, load_mnist
+from .datasets import DATASETS as IMAGE_DATASETS
+from .mnist import Split, load_dataset, load_mnist
 from .xor import xor_data
 
 __all__ = ["load", "batches", "DATASETS", "Split"]
@@ -31,8 +32,17 @@ def _xor(data_dir, download: bool) -> tuple[Split, Split]:
     return data, Split(data.x.copy(), data.y.copy())
 
 
-# name -> loader(data_dir, download) -> (train, test)
-DATASETS: dict[str, Callable[..., tuple[Split, Split]]] = {"mnist": _mnist, "xor": _xor}
+def _image(name: str) -> Callable[..., tuple[Split, Split]]:
+    """The loader of a registered image data set (:mod:`numpynets.data.datasets`)."""
+    def loader(data_dir, download: bool) -> tuple[Split, Split]:
+        d = load_dataset(name, data_dir, val_fraction=0.0, download_missing=download)
+        return d.train, d.test                     # (60000, 28, 28) / (10000, 28, 28) float32, y int64
+    return loader
+
+
+# name -> loader(data_dir, download) -> (train, test): every registered image data set, and XOR
+DATASETS: dict[str, Callable[..., tuple[Split, Split]]] = {
+    **{name: _image(name) for name in IMAGE_DATASETS}, "mnist": _mnist, "xor": _xor}
 
 
 def load(name: str, data_dir=None, download: bool = True) -> tuple[Split, Split]:
@@ -43,6 +53,8 @@ def load(name: str, data_dir=None, download: bool = True) -> tuple[Split, Split]
       looked up in ``data_dir``, ``$NUMPYNETS_DATA``, ``./data`` and the user
       cache, checked against their SHA-256, and downloaded (``download=True``)
       when no folder holds them.
+    * ``"fashion-mnist"``, ``"kmnist"``: the same shapes, from their own
+      subfolders (see :mod:`numpynets.data.datasets`).
     * ``"xor"``: the four rows, ``x (4, 2)``, ``y (4, 1)`` float32, as both
       train and test.
 

@@ -34,6 +34,7 @@ class Recipe:
     stop_loss: float | None = None       # stop as soon as the epoch's train loss is below this
     stop_accuracy: float | None = None   # ... and the train accuracy (percent) at least this
     arch: dict = field(default_factory=dict)   # architecture options (init, widths, ...)
+    augment: dict | None = None          # augmentation strengths (data.augment.AugmentConfig); None = off
 
     def validate(self) -> Recipe:
         if not isinstance(self.epochs, int) or self.epochs < 1:
@@ -63,7 +64,16 @@ class Recipe:
                         ("weight decay", self.weight_decay), ("min delta", self.min_delta)):
             real(v, name)
         self.schedule_obj()
+        self.augment_config()
         return self
+
+    def augment_config(self):
+        """The augmentation settings, or ``None`` when augmentation is off."""
+        if self.augment is None:
+            return None
+        from ..data.augment import AugmentConfig
+
+        return AugmentConfig.from_dict(self.augment)
 
     def schedule_obj(self) -> Schedule:
         return schedule_from_dict(self.schedule)

@@ -72,10 +72,14 @@ class Trainer:
     (see :mod:`numpynets.train.callbacks`). ``epoch`` is the number of
     completed epochs: :meth:`fit` trains from there to ``recipe.epochs``, so a
     restored trainer (:func:`numpynets.train.checkpoint.restore`) continues.
+    ``augment`` (an :class:`~numpynets.data.augment.Augmenter`, or any
+    callable on a batch of images) transforms each training batch; its
+    generator is part of the checkpoint (``extra_state["augment"]``).
     """
 
     def __init__(self, model, recipe: Recipe, optimizer: Optimizer | None = None,
-                 shuffle_rng: np.random.Generator | None = None, callbacks=(), log_every: int = 1):
+                 shuffle_rng: np.random.Generator | None = None, callbacks=(), log_every: int = 1,
+                 augment=None):
         self.model, self.recipe = model, recipe.validate()
         self.schedule = recipe.schedule_obj()
         self.optimizer = optimizer if optimizer is not None else build_optimizer(model, recipe)
@@ -84,6 +88,10 @@ class Trainer:
         self.log_every = log_every
         self.result = FitResult()
         self.stopping = False
+        self.augment = augment
+        self.extra_state = {}
+        if getattr(augment, "rng", None) is not None:      # saved and restored with the checkpoint
+            self.extra_state["augment"] = augment.rng
 
     @property
     def epoch(self) -> int:
@@ -135,6 +143,8 @@ class Trainer:
         for s in range(steps):
             idx = perm[s * B:(s + 1) * B]                  # (B,), the last one possibly shorter
             xb, yb = X[idx], Y[idx]
+            if self.augment is not None:
+                xb = self.augment(xb)                      # (B, H, W): a random affine transform of each image
             if per_batch:
                 opt.lr = schedule.lr(r.lr, epoch + s / steps, r.epochs)
             out = model.forward(xb, training=True)
@@ -160,7 +170,7 @@ class Trainer:
 
 def fit(model, train, val=None, recipe: Recipe | None = None, shuffle_rng: np.random.Generator | None = None, *,
         optimizer=None, seed: int = 0, callbacks=(), run_dir=None, progress: bool = True, log=print,
-        log_every: int = 1, meta: dict | None = None, **hyperparameters) -> FitResult:
+        log_every: int = 1, meta: dict | None = None, augment=None, **hyperparameters) -> FitResult:
     """Train ``model`` on ``train`` and return a :class:`FitResult`.
 
     ``train`` and ``val`` are :class:`~numpynets.data.mnist.Split` objects or
@@ -178,7 +188,8 @@ def fit(model, train, val=None, recipe: Recipe | None = None, shuffle_rng: np.ra
     stopping (``patience``), one line per epoch through ``log`` (``None``:
     silent) and, with ``run_dir``, ``best.safetensors``, ``log.csv`` and a
     resumable ``checkpoint.safetensors`` there. ``callbacks`` (see
-    :mod:`numpynets.train.callbacks`) are called after these.
+    :mod:`numpynets.train.callbacks`) are called after these. ``augment``
+    transforms each training batch (see :class:`Trainer`).
     """
     from ..rundir import RunDir
     from .runlog import RunLog
@@ -205,7 +216,7 @@ def fit(model, train, val=None, recipe: Recipe | None = None, shuffle_rng: np.ra
     recipe_meta = (meta or {}).get("recipe")
     runlog = RunLog(run.log) if run is not None else None
     cbs = default_callbacks(recipe, val, run, progress, log, recipe_meta, runlog) + list(callbacks)
-    trainer = Trainer(model, recipe, optimizer, shuffle_rng, cbs, log_every)
+    trainer = Trainer(model, recipe, optimizer, shuffle_rng, cbs, log_every, augment=augment)
     return trainer.fit(train)
 
 

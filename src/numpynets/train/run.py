@@ -17,7 +17,8 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import __version__
-from ..data import load_mnist, xor_data
+from ..data import load_dataset, xor_data
+from ..data.augment import AugmentConfig, Augmenter, augment_rng
 from ..errors import ConfigError, NumpynetsError, TrainingDiverged
 from ..io.native import save_model
 from ..io.original_models import original_kind, write_original
@@ -59,6 +60,8 @@ class TrainOptions:
     progress: bool = True
     log_every: int | None = None
     save_original: str | None = None                   # also write the original's .bin file here
+    dataset: str | None = None                         # --dataset; None: the model's own (mnist, xor)
+    augment: dict | bool | None = None                 # True/dict: on (dict: strengths), False: off, None: the recipe's
 
 
 # The functional form keeps the field types as classes: with the class form
@@ -101,7 +104,46 @@ def resolve(opts: TrainOptions) -> Resolved:
     schedule = merge_schedule_flags(schedule, **opts.schedule_flags)
     if schedule is not recipe.schedule:
         overrides["schedule"] = schedule
-    return Resolved(arch, recipe.with_overrides(**overrides), recipe_name, dataset)
+    recipe = recipe.with_overrides(**overrides)
+    dataset = choose_dataset(dataset, opts.dataset)
+    arch["dataset"] = dataset
+    recipe = with_augment(recipe, opts.augment)
+    if recipe.augment is not None and dataset == "xor":
+        raise ConfigError("--augment transforms images; the xor data set has none: drop --augment")
+    return Resolved(arch, recipe, recipe_name, dataset)
+
+
+def choose_dataset(own: str, chosen: str | None) -> str:
+    """The run's data set: ``--dataset`` when given (any registered image
+    data set for an image model), else the model's own."""
+    from ..data.datasets import get_dataset
+
+    if own == "xor":
+        if chosen not in (None, "xor"):
+            raise ConfigError(f"the xor model trains only on its four XOR samples; drop --dataset {chosen}")
+        return own
+    get_dataset(chosen or own)                           # an unknown name (also an architecture file's) lists the known ones
+    return chosen or own
+
+
+def with_augment(recipe: Recipe, augment) -> Recipe:
+    """The recipe with ``--augment`` / ``--no-augment`` / strengths applied:
+    strengths start from the recipe's (or the defaults) and are validated."""
+    from dataclasses import replace
+
+    if augment is None:
+        return recipe
+    if augment is False:
+        return replace(recipe, augment=None)
+    base = recipe.augment or AugmentConfig().to_dict()
+    strengths = {**base, **(augment if isinstance(augment, dict) else {})}   # True or {}: the defaults
+    return replace(recipe, augment=AugmentConfig.from_dict(strengths).to_dict())
+
+
+def augmenter(recipe: Recipe, seed: int) -> Augmenter | None:
+    """The run's augmenter (its own stream of ``seed``), or None when the recipe does not augment."""
+    cfg = recipe.augment_config()
+    return Augmenter(cfg, augment_rng(seed)) if cfg else None
 
 
 def _schedule_file(cfg, path) -> dict:
@@ -132,12 +174,10 @@ def load_data(dataset: str, opts, log=print):
     if dataset == "xor":
         data = xor_data()
         return data, None, data, None
-    if dataset != "mnist":
-        raise ConfigError(f"unknown dataset {dataset!r} (known: mnist, xor)")
     if opts.limit is not None and opts.limit < 1:
         raise ConfigError(f"--limit must be >= 1, got {opts.limit}")
-    mn = load_mnist(opts.data_dir, val_fraction=opts.val_fraction, limit=opts.limit,
-                    verify=opts.verify, log=log)
+    mn = load_dataset(dataset, opts.data_dir, val_fraction=opts.val_fraction, limit=opts.limit,
+                      verify=opts.verify, log=log)
     return mn.train, mn.val, mn.test, mn.folder
 
 
@@ -209,14 +249,15 @@ def run_training(opts: TrainOptions, log=print) -> dict:
         f"{threads} BLAS thread{'s' * (threads > 1)}; run folder {run}")
     recipe_meta = {"name": recipe_name, **recipe.to_dict()}
     trainer = _trainer(model, recipe, shuffle_rng, val, run, RunLog(run.log), opts.progress, log, recipe_meta,
-                       _log_every(opts, recipe))
+                       _log_every(opts, recipe), augmenter(recipe, opts.seed))
     return _train_and_finish(trainer, train, test, run, config, recipe_meta, threads, opts.seed,
                              load_seconds, opts.save_original, log)
 
 
-def _trainer(model, recipe, shuffle_rng, val, run, runlog, progress, log, recipe_meta, log_every) -> Trainer:
+def _trainer(model, recipe, shuffle_rng, val, run, runlog, progress, log, recipe_meta, log_every,
+             augment=None) -> Trainer:
     callbacks = default_callbacks(recipe, val, run, progress, log, recipe_meta, runlog)
-    return Trainer(model, recipe, shuffle_rng=shuffle_rng, callbacks=callbacks, log_every=log_every)
+    return Trainer(model, recipe, shuffle_rng=shuffle_rng, callbacks=callbacks, log_every=log_every, augment=augment)
 
 
 def _train_and_finish(trainer, train, test, run: RunDir, config: dict, recipe_meta: dict, threads: int, seed: int,
@@ -339,7 +380,7 @@ def resume_training(ropts: ResumeOptions, log=print) -> dict:
     recipe_meta = {"name": config["recipe_name"], **recipe.to_dict()}
     runlog = RunLog(run.log, keep_epochs=done)
     trainer = _trainer(model, recipe, seeds(config["seed"])[1], val, run, runlog, ropts.progress, log,
-                       recipe_meta, _log_every(ropts, recipe))
+                       recipe_meta, _log_every(ropts, recipe), augmenter(recipe, config["seed"]))
     try:
         restore(trainer, info, tensors, train_on=ropts.epochs is not None)
     except BaseException:
