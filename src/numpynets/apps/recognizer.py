@@ -87,7 +87,7 @@ def model_classes(model) -> tuple[str, str, list[str]]:
     its file records (MNIST for files that record none)."""
     from ..data.datasets import DATASETS, class_names
 
-    name = getattr(model, "dataset", None) or "mnist"
+    name = model.dataset
     ds = DATASETS.get(name)
     return name, ds.title if ds else name, class_names(name, int(model.output_shape[-1]))
 

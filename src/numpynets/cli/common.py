@@ -28,7 +28,7 @@ def model_dataset(model, chosen: str | None, force: bool, model_file) -> str:
     from ..data.datasets import get_dataset
     from ..errors import ConfigError
 
-    own = getattr(model, "dataset", "mnist") or "mnist"
+    own = model.dataset                                       # declared by Sequential
     if chosen is None or chosen == own:
         return own
     get_dataset(chosen)                                       # an unknown name lists the known ones

@@ -73,8 +73,8 @@ def run(args) -> int:
         kind = args.kind if not original_in else None
         layout = write_original(dst, model, kind=kind, element_type=args.dtype)
         print(f"wrote {dst}: {layout.describe()}, {layout.nbytes:,d} bytes")
-        dataset = getattr(model, "dataset", "mnist")
-        if dataset not in (None, "mnist"):                 # the original format has no place for it
+        dataset = model.dataset
+        if dataset != "mnist":                 # the original format has no place for it
             print(f"note: the original format does not record the data set; this model was trained on {dataset} "
                   "(converting it back gives an MNIST model file)")
     return 0
