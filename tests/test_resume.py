@@ -304,3 +304,18 @@ def test_dropout_and_batchnorm_resume_bit_identical(tmp_path, mnist_path, monkey
     assert main(["train", "--resume", str(tmp_path / "cut"), "--no-progress"]) == 0
     assert_same_tensors(tmp_path / "whole" / "model.safetensors", tmp_path / "cut" / "model.safetensors")
     assert rows(tmp_path / "whole") == rows(tmp_path / "cut")
+
+
+def test_augmented_run_resumes_bit_identical(tmp_path, mnist_path, monkeypatch):
+    """--augment draws from a generator of its own (trainer.extra_state): a
+    resumed augmented run draws the same transforms and ends bit-identical."""
+    flags = [*CASES["cnn"], "--augment", "--data-dir", str(mnist_path)]
+    assert train(tmp_path / "whole", "cnn", flags) == 0
+    with monkeypatch.context() as m:
+        interrupt_at_step(m, 2 * 23 + 4)                               # in epoch 3
+        assert train(tmp_path / "cut", "cnn", flags) == 130
+    state = json.loads(load_meta(tmp_path / "cut" / "checkpoint.safetensors")["training"])["state"]
+    assert "augment" in state
+    assert main(["train", "--resume", str(tmp_path / "cut"), "--no-progress"]) == 0
+    assert_same_tensors(tmp_path / "whole" / "model.safetensors", tmp_path / "cut" / "model.safetensors")
+    assert rows(tmp_path / "whole") == rows(tmp_path / "cut")
