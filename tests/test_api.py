@@ -216,9 +216,9 @@ def test_optimizer_bad_learning_rate(lr):
 
 # -- data -------------------------------------------------------------------------
 def test_load_unknown_data_set_lists_the_known_ones():
-    with pytest.raises(ConfigError, match=r"unknown data set 'fashion'; known: mnist, xor"):
+    with pytest.raises(ConfigError, match=r"unknown data set 'fashion'; known: mnist, fashion-mnist, kmnist, xor"):
         nn.data.load("fashion")
-    with pytest.raises(ConfigError, match="known: mnist, xor"):
+    with pytest.raises(ConfigError, match="known: mnist, fashion-mnist, kmnist, xor"):
         nn.data.load(None)
 
 
