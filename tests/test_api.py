@@ -358,3 +358,19 @@ def test_original_record_views_are_the_models_own_parameters(kind, options):
     for arr in views.values():
         assert np.shares_memory(arr, m.flat_params)
     assert sum(a.size for a in views.values()) == m.num_parameters()
+
+
+def test_gradcheck_in_one_call():
+    x = np.random.default_rng(0).standard_normal((4, 3))              # (N, 3) float64
+    errors = nn.gradcheck.check_layer(nn.Linear(3, 2), x)             # rng optional
+    assert set(errors) == {"x", "W", "b"} and max(errors.values()) < 1e-7
+
+    class WrongLinear(nn.Linear):                                     # a transposed-looking bug
+        def backward(self, dy):
+            super().backward(dy)
+            self.grads["W"] *= 2
+            return dy @ self.params["W"].T
+
+    assert nn.gradcheck.check_layer(WrongLinear(3, 2), x)["W"] > 0.1
+    with pytest.raises(ConfigError, match="float64"):
+        nn.gradcheck.check_layer(nn.Linear(3, 2), x.astype(np.float32))

@@ -17,10 +17,10 @@ EXAMPLES = ROOT / "examples"
 # script -> floor (percent). Measured on full MNIST, 1 BLAS thread, seeds 0-4
 # (python examples/NAME.py --seed S); the ranges are in the README.
 FLOORS = {
-    "mlp.py": 97.5,            # 98.44 - 98.48 (seeds 0-1, so far)
+    "mlp.py": 97.5,            # 98.36 - 98.48; the issue asks for >= 97.5 %
     "cnn.py": 97.5,            # 98.09 - 98.53
-    "attention.py": 92.0,      # 94.26
-    "custom_layer.py": 96.5,   # 97.06 - 97.36
+    "attention.py": 93.0,      # 94.26 - 94.67 (a small, 2-epoch model)
+    "custom_layer.py": 96.0,   # 96.63 - 97.36
     "xor.py": 100.0,           # all four rows right, every seed
 }
 NEEDS_MNIST = {"mlp.py", "cnn.py", "attention.py", "custom_layer.py"}
@@ -95,3 +95,11 @@ def test_readme_library_example_runs_as_written(mnist_path, tmp_path):
 
     model, meta = load_model(tmp_path / "mlp.safetensors")         # what `numpynets evaluate` reads
     assert model.num_parameters() == 407_050 and meta["format"] == "numpynets"
+
+
+def test_readme_states_each_floor():
+    text = (ROOT / "README.md").read_text()
+    for name, floor in FLOORS.items():
+        row = next((line for line in text.splitlines() if line.startswith(f"| [`examples/{name}`]")), None)
+        assert row, f"README: no row for examples/{name} in the examples table"
+        assert f"| {floor:.1f} % |" in row or (floor == 100 and "| 100 % |" in row), row

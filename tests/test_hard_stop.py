@@ -63,7 +63,7 @@ def kill_sometime(proc, run: Path, rng: random.Random, mode: str) -> str | None:
         if mode == "checkpoint" and any(run.glob(".checkpoint.safetensors.*.part")):
             break
         if mode == "training" and deadline == t0 + 120 and (run / "config.json").exists():
-            deadline = now + rng.uniform(0.0, 1.0)
+            deadline = now + rng.uniform(0.0, 0.6)
         if now > deadline:
             break
         time.sleep(0.0005 if mode == "checkpoint" else 0.005)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import time
 
 import numpy as np
 import pytest
@@ -50,8 +49,10 @@ def test_idle_cores_unreadable(tmp_path):
 def test_choose_threads_keeps_the_faster_count(monkeypatch):
     """A step that is slow with 2 threads (a busy machine) and one that is
     slow with 1 (big GEMMs on a quiet one): the faster count wins each time,
-    and the slow candidate's best time is reported."""
+    and the slow candidate's best time is reported. A fake clock advances
+    by each call's cost, so the test does not depend on the machine's load."""
     current = {"n": 1}
+    now = [0.0]
 
     @contextlib.contextmanager
     def fake_threads(n):
@@ -60,13 +61,38 @@ def test_choose_threads_keeps_the_faster_count(monkeypatch):
 
     monkeypatch.setattr(runtime, "blas_threads", fake_threads)
     for slow, fast in ((2, 1), (1, 2)):
-        def step():
-            time.sleep(0.004 if current["n"] == slow else 0.001)
+        calls = {1: 0, 2: 0}
 
-        n, seconds = runtime.choose_threads(step, [1, 2], min_seconds=0.005)
+        def step():
+            calls[current["n"]] += 1
+            now[0] += 0.004 if current["n"] == slow else 0.001
+
+        n, seconds = runtime.choose_threads(step, [1, 2], min_seconds=0.005, clock=lambda: now[0])
         assert n == fast
-        assert seconds[slow] > 2 * seconds[fast]
+        assert seconds[slow] == pytest.approx(0.004) and seconds[fast] == pytest.approx(0.001)
+        assert calls[1] > 1 and calls[2] > 1                    # both were timed, more than the warm-up
     assert runtime.choose_threads(lambda: None, [1]) == (1, {})
+
+
+def test_choose_threads_drops_a_hopeless_candidate(monkeypatch):
+    """Two spinning threads on a busy core can be 25x slower: after one
+    round that candidate is no longer timed."""
+    current = {"n": 1}
+    now = [0.0]
+    calls = {1: 0, 2: 0}
+
+    @contextlib.contextmanager
+    def fake_threads(n):
+        current["n"] = n
+        yield n
+
+    def step():
+        calls[current["n"]] += 1
+        now[0] += 0.025 if current["n"] == 2 else 0.001
+
+    monkeypatch.setattr(runtime, "blas_threads", fake_threads)
+    n, _ = runtime.choose_threads(step, [1, 2], rounds=5, min_seconds=0.001, clock=lambda: now[0])
+    assert n == 1 and calls[2] == 2 and calls[1] == 6          # warm-up + one round, against warm-up + 5
 
 
 def test_resolve_threads_numbers_and_errors(monkeypatch):

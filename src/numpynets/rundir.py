@@ -108,8 +108,7 @@ class RunDir:
         run = cls(path)
         if not run.path.is_dir():
             raise NumpynetsError(f"{run}: no such run folder; give --resume the folder a run was written to")
-        for f, what in ((run.config, "config.json"), (run.checkpoint, "checkpoint")):
+        for f, what in ((run.config, cls.CONFIG), (run.checkpoint, f"checkpoint ({cls.CHECKPOINT})")):
             if not f.is_file():
-                raise NumpynetsError(f"{run}: no {what} ({f.name}) in it, so it cannot be resumed; "
-                                     "start a new run instead")
+                raise NumpynetsError(f"{run}: no {what} in it, so it cannot be resumed; start a new run instead")
         return run

@@ -106,7 +106,7 @@ def resolve_threads(spec) -> int:
 
 
 def choose_threads(step, candidates, rounds: int = 3, min_seconds: float = 0.02,
-                   budget: float = 2.0) -> tuple[int, dict[int, float]]:
+                   budget: float = 2.0, clock=time.perf_counter) -> tuple[int, dict[int, float]]:
     """The fastest thread count for ``step()`` (a callable doing one unit of
     real work) among ``candidates``, and the best seconds per call of each.
 
@@ -115,31 +115,32 @@ def choose_threads(step, candidates, rounds: int = 3, min_seconds: float = 0.02,
     alike), each time over enough calls to last ``min_seconds``; the best
     time of each is kept. A candidate more than 3x slower than the best so
     far is dropped (2 spinning threads on a busy machine can be 25x slower),
-    and timing stops after about ``budget`` seconds."""
+    and timing stops after about ``budget`` seconds. ``clock`` is the
+    timer (tests pass a fake one)."""
     candidates = sorted(set(int(c) for c in candidates))
     if len(candidates) == 1:
         return candidates[0], {}
     best: dict[int, float] = {}
     calls = {}
-    start = time.perf_counter()
+    start = clock()
     for n in candidates:                                       # warm-up, and the number of calls
         with blas_threads(n):
-            t = time.perf_counter()
+            t = clock()
             step()
-            once = max(time.perf_counter() - t, 1e-6)
+            once = max(clock() - t, 1e-6)
         calls[n] = max(1, min(50, int(min_seconds / once + 0.999)))
         best[n] = once
     alive = list(candidates)
     for _ in range(rounds):
         for n in list(alive):
             with blas_threads(n):
-                t = time.perf_counter()
+                t = clock()
                 for _ in range(calls[n]):
                     step()
-                best[n] = min(best[n], (time.perf_counter() - t) / calls[n])
+                best[n] = min(best[n], (clock() - t) / calls[n])
             if best[n] > 3 * min(best.values()):
                 alive.remove(n)
-        if time.perf_counter() - start > budget:
+        if clock() - start > budget:
             break
     return min(best, key=best.get), best
 

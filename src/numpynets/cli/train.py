@@ -117,7 +117,7 @@ _DEFAULTS: dict = {}                                   # the train parser's defa
 
 
 # options a resume may be given; every other one comes from the run's config.json
-RESUME_OPTIONS = {"resume", "epochs", "threads", "data_dir", "verify", "progress", "json", "save_original",
+RESUME_OPTIONS = {"resume", "model", "epochs", "threads", "data_dir", "verify", "progress", "json", "save_original",
                   "func", "command"}
 
 

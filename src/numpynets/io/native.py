@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import replace_atomically
+from ..checks import show
 from ..errors import ModelFileError, NumpynetsError
 
 FORMAT = "numpynets"
@@ -148,8 +149,9 @@ def load_native(path):
             model = build(meta["architecture"], init=False)
         for name, t in tensors.items():
             if t.dtype != model.dtype:
-                raise ModelFileError(f"{path}: tensor {name} is {t.dtype}, expected {model.dtype}")
+                raise ModelFileError(f"{path}: tensor {show(name)} is {t.dtype}, expected {model.dtype}")
         model.load_state_dict(tensors)
     except NumpynetsError as exc:
-        raise ModelFileError(f"{path}: the weights disagree with the file's architecture ({exc})") from None
+        detail = str(exc) if len(str(exc)) <= 400 else str(exc)[:397] + "..."   # values from the file: cut short
+        raise ModelFileError(f"{path}: the weights disagree with the file's architecture ({detail})") from None
     return model, meta

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..checks import show
 from ..errors import ConfigError
 
 
@@ -71,5 +72,5 @@ PER_SAMPLE = {"softmax_cross_entropy": cross_entropy_per_sample, "mse": mse_per_
 
 def get_loss(name: str):
     if name not in LOSSES:
-        raise ConfigError(f"unknown loss {name!r}; choose one of {', '.join(LOSSES)}")
+        raise ConfigError(f"unknown loss {show(name)}; choose one of {', '.join(LOSSES)}")
     return LOSSES[name]

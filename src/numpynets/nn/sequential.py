@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..checks import whole
+from ..checks import show, whole
 from ..errors import ConfigError, ShapeError
 from .layer import Layer, layer_from_config
 from .losses import PER_SAMPLE, get_loss, softmax
@@ -271,7 +271,8 @@ class Sequential:
         mine = {**{n: p for n, p, _ in self.named_parameters()}, **buffers}
         if set(mine) != set(state):
             missing, extra = sorted(set(mine) - set(state)), sorted(set(state) - set(mine))
-            raise ShapeError(f"parameters do not match the architecture: missing {missing}, unexpected {extra}")
+            raise ShapeError(f"parameters do not match the architecture: missing {show(missing, 200)}, "
+                             f"unexpected {show(extra, 200)}")
         for n, p in mine.items():
             if tuple(state[n].shape) != p.shape:
                 raise ShapeError(f"parameter {n}: shape {tuple(state[n].shape)} in the file, "
