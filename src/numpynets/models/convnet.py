@@ -58,7 +58,10 @@ def architecture(channels: int = 16, channels2: int | None = None, kernel: int =
 
 RECIPES = {
     # Adam, a one-epoch linear warm-up then a per-batch cosine decay to 0, random
-    # affine augmentation (+-2 px, +-10 degrees, +-10 % zoom)
+    # affine augmentation (+-2 px, +-10 degrees, +-10 % zoom). Measured on full MNIST,
+    # seeds 0-2: 99.50 / 99.39 / 99.39 % test accuracy after 10 epochs, >= 99 % first
+    # after epoch 4 / 4 / 6; ~35 CPU-seconds per epoch on one core. (The 5x5 second
+    # convolution was 2.3x slower per epoch and not better after one epoch.)
     "default": Recipe(epochs=10, batch_size=64, lr=2e-3, optimizer="adam",
                       schedule={"kind": "cosine", "per": "batch", "min_lr": 0.0, "warmup_epochs": 1.0},
                       augment={"shift": 2.0, "rotate": 10.0, "scale": 0.1, "shear": 0.0, "elastic": 0.0}),
