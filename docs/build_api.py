@@ -19,6 +19,25 @@ import warnings
 from pathlib import Path
 
 
+def modules() -> list[str]:
+    """The module specs for pdoc: ``numpynets``, plus every module that its
+    package's ``__all__`` leaves out (a package's ``__all__`` lists the names
+    its users import, and pdoc follows only the submodules it names; the
+    reference still documents them all)."""
+    import importlib
+    import pkgutil
+
+    import numpynets
+
+    specs = ["numpynets"]
+    for m in pkgutil.walk_packages(numpynets.__path__, "numpynets."):
+        parent, _, leaf = m.name.rpartition(".")
+        names = getattr(importlib.import_module(parent), "__all__", None)
+        if names is not None and leaf not in names and not leaf.startswith("_"):
+            specs.append(m.name)
+    return specs
+
+
 def build(out: Path) -> list[warnings.WarningMessage]:
     """Write the HTML reference of the whole ``numpynets`` package into
     ``out``; return the warnings raised while doing it."""
@@ -28,7 +47,7 @@ def build(out: Path) -> list[warnings.WarningMessage]:
     pdoc.render.configure(docformat="restructuredtext", footer_text="numpynets")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        pdoc.pdoc("numpynets", output_directory=out)
+        pdoc.pdoc(*modules(), output_directory=out)
     return list(caught)
 
 

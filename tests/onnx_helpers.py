@@ -28,7 +28,7 @@ def require(module: str):
     except ImportError:
         if os.environ.get("CI"):
             pytest.fail(f"{module} is missing; CI installs it with the test extra")
-        pytest.skip(f"{module} not installed (pip install '.[test]')")
+        pytest.skip(f"{module} not installed (pip install '.[test]')", allow_module_level=True)
 
 
 def quick_train(model, x: np.ndarray, y: np.ndarray, steps: int = 40, batch: int = 64, lr: float = 1e-2,

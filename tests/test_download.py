@@ -68,13 +68,25 @@ def server():
 
 @pytest.fixture
 def fakes(monkeypatch):
-    """Gzipped fake files, with FILES patched to their SHA-256 and sizes."""
+    """Gzipped fake files, with the registry's MNIST entry patched to their
+    SHA-256 and sizes (and no .gz MD5)."""
     blobs, table = fake_files()
-    monkeypatch.setattr(mnist_mod, "FILES", table)
+    patch_registry(monkeypatch, "mnist", table)
     for var in PROXY_VARS:
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
     return blobs
+
+
+def patch_registry(monkeypatch, name, table):
+    """Give registry entry ``name`` the fake files' SHA-256 and sizes."""
+    from dataclasses import replace
+
+    from numpynets.data.datasets import DATASETS, IdxFile
+
+    ds = DATASETS[name]
+    files = {role: IdxFile(f.name, table[f.name][1], table[f.name][0], None) for role, f in ds.files.items()}
+    monkeypatch.setitem(DATASETS, name, replace(ds, files=files))
 
 
 def serve(srv, mirror, blobs, kind="ok", names=None):

@@ -284,3 +284,28 @@ def test_screenshot_shows_what_the_model_reads(app, runs, display, tmp_path, mon
     window.save(tmp_path / "draw.png")
     if keep:
         window.quantize(colors=64, method=Image.Quantize.MEDIANCUT).save(keep, optimize=True)
+
+
+def test_window_title_and_bars_name_another_data_sets_classes(display, tmp_path):
+    """A Fashion-MNIST model (any 28x28, 10-class model opens): the title and
+    the bars name its classes; switching back to a digit model restores them."""
+    from numpynets.apps.draw import DrawApp, make_root
+    from numpynets.apps.recognizer import Recognizer
+
+    paths = {}
+    for dataset in ("fashion-mnist", "mnist"):
+        model = build({**mlp.architecture(hidden=16), "name": "mlp", "dataset": dataset}, seed=0)
+        paths[dataset] = tmp_path / f"{dataset}.safetensors"
+        save_model(paths[dataset], model)
+    root = make_root(display)
+    try:
+        app = DrawApp(root, Recognizer.load(paths["fashion-mnist"]), runs_root=tmp_path / "none")
+        root.update()
+        assert "Fashion-MNIST" in root.title() and "T-shirt/top" in root.title()
+        assert [str(label.cget("text")) for *_, label in app.bars][:2] == ["T-shirt/top", "Trouser"]
+        app.set_model(paths["mnist"])
+        root.update()
+        assert root.title() == "numpynets: draw a digit"
+        assert [str(label.cget("text")) for *_, label in app.bars] == [str(d) for d in range(10)]
+    finally:
+        root.destroy()

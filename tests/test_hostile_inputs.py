@@ -189,6 +189,17 @@ def test_hidden_zero_is_a_one_line_error(capsys):
     cli_fails(capsys, ["train", "mlp", "--hidden", "0", "--epochs", "1"], "out_features must be >= 1")
 
 
+@pytest.mark.parametrize("args,words", [
+    (["--seed", "-1"], "--seed must be >= 0"),                     # was a ValueError from SeedSequence
+    (["--threads", "1" + "0" * 400], "--threads must be <= 4096"),   # was a ctypes OverflowError
+    (["--epochs", "1" + "0" * 400], "epochs must be <= 1,000,000,000"),
+    (["--batch-size", "1" + "0" * 400], "batch size must be <="),
+])
+def test_huge_or_negative_flags_are_one_line_errors(capsys, tmp_path, args, words):
+    cli_fails(capsys, ["train", "mlp", *args, "--out", tmp_path / "run"], words)
+    assert not (tmp_path / "run").exists()
+
+
 def test_fractional_sizes_are_refused_not_truncated():
     arch = mlp.architecture(hidden=3.7)
     with pytest.raises(ConfigError, match="whole number, got 3.7"):

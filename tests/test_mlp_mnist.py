@@ -12,7 +12,9 @@ from numpynets.cli import main
 # images), full 10,000-image test set, seeds 0-4:
 #   default recipe:  92.88 92.83 92.75 92.86 92.79  (worst 92.75)
 #   original recipe: 83.92 83.86 83.38 83.50 83.17  (worst 83.17)
-FLOORS = {"default": 91.5, "original": 81.5}
+# and on 2026-12-01, the default recipe with its dropout 0.2 (issue 12), seeds 0-4:
+#   94.36 94.33 94.31 94.26 94.42  (worst 94.26)
+FLOORS = {"default": 93.5, "original": 81.5}
 
 
 @pytest.mark.parametrize("recipe", ["default", "original"])

@@ -147,8 +147,9 @@ def test_mnist_interface_and_metadata(trained, mnist, tmp_path):
 
 
 def test_xor_takes_two_inputs_and_gives_one_output(tmp_path):
-    model = build({"name": "xor", "dataset": "xor", **__import__("numpynets.models.xor", fromlist=["x"]).architecture()},
-                  seed=3)
+    from numpynets.models import xor
+
+    model = build({"name": "xor", "dataset": "xor", **xor.architecture()}, seed=3)
     proto = to_onnx(model)
     (inp,), (out,) = proto.graph.input, proto.graph.output
     assert [d.dim_param or d.dim_value for d in inp.type.tensor_type.shape.dim] == ["N", 2]
@@ -173,6 +174,41 @@ def test_a_model_from_an_architecture_file_exports(mnist, tmp_path, capsys):
     got = session(tmp_path / "m.onnx").run(None, {"input": x[:, None]})[0]
     want = model.forward(x.reshape(len(x), 784))
     assert np.abs(got - want).max() < TOL and np.array_equal(got.argmax(1), want.argmax(1))
+
+
+NEW_LAYERS_ARCH = {
+    "name": "cnn_bn", "input_shape": [1, 28, 28], "loss": "softmax_cross_entropy",
+    "layers": [
+        {"type": "conv2d", "in_channels": 1, "out_channels": 6, "kernel_size": 3, "padding": 1},
+        {"type": "batchnorm"}, {"type": "gelu", "approximate": "none"},
+        {"type": "maxpool2d", "kernel_size": 2},
+        {"type": "conv2d", "in_channels": 6, "out_channels": 8, "kernel_size": 3, "stride": 2},
+        {"type": "leaky_relu", "alpha": 0.05}, {"type": "flatten"},
+        {"type": "batchnorm"}, {"type": "dropout", "p": 0.3},
+        {"type": "linear", "in_features": 288, "out_features": 32}, {"type": "elu"},
+        {"type": "linear", "in_features": 32, "out_features": 32}, {"type": "silu"},
+        {"type": "gelu"}, {"type": "linear", "in_features": 32, "out_features": 10},
+    ],
+}
+
+
+@pytest.mark.mnist
+def test_an_architecture_file_with_the_new_layers(mnist, tmp_path, capsys):
+    """BatchNorm (with running statistics from real training steps), Dropout
+    and the new activations in one model, through an architecture file."""
+    (tmp_path / "arch.json").write_text(json.dumps(NEW_LAYERS_ARCH))
+    model = quick_train(build(load_architecture_file(tmp_path / "arch.json"), seed=0),
+                        mnist.train.x[:3000], mnist.train.y[:3000], steps=30)
+    bn = model.layers[1].buffers
+    assert not np.allclose(bn["running_mean"], 0) and not np.allclose(bn["running_var"], 1)   # really trained
+    save_model(tmp_path / "m.safetensors", model)
+    assert main(["export", str(tmp_path / "m.safetensors"), str(tmp_path / "m.onnx")]) == 0
+    reloaded, _ = load_model(tmp_path / "m.safetensors")
+    x = mnist.test.x[:1000]
+    got = session(tmp_path / "m.onnx").run(None, {"input": x[:, None]})[0]
+    want = reloaded.forward(x[:, None])                                   # eval mode: running statistics
+    assert np.abs(got - want).max() < TOL and np.array_equal(got.argmax(1), want.argmax(1))
+    assert (want.argmax(1) == mnist.test.y[:1000]).mean() > 0.3
 
 
 # -- the command line ---------------------------------------------------------------------------

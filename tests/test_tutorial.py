@@ -21,9 +21,15 @@ def python_blocks(text: str) -> list[str]:
     return re.findall(r"^```python\n(.*?)^```", text, flags=re.S | re.M)
 
 
+def test_tutorial_links_resolve():
+    for label, target in re.findall(r"\[([^\]]*)\]\(([^)\s]+)\)", TUTORIAL.read_text(encoding="utf-8")):
+        if not re.match(r"[a-z]+:", target) and not target.startswith("#"):
+            assert (TUTORIAL.parent / target.split("#")[0]).exists(), f"tutorial: [{label}]({target}) points at nothing"
+
+
 def test_tutorial_has_code():
     blocks = python_blocks(TUTORIAL.read_text(encoding="utf-8"))
-    assert len(blocks) >= 4, "the tutorial lost its code blocks (or their ```python fences)"
+    assert len(blocks) >= 6, "the tutorial lost its code blocks (or their ```python fences)"
 
 
 @pytest.mark.mnist

@@ -100,3 +100,16 @@ def test_decay_all_flag_is_in_help_and_recipe(capsys):
     out = " ".join(capsys.readouterr().out.split())
     assert "--decay-all" in out and "not to biases, normalisation scales and shifts or position embeddings" in out
     assert Recipe().decay_all is False and Recipe().with_overrides(decay_all=True).decay_all is True
+
+
+def test_the_training_code_builds_the_mask_unless_decay_all():
+    from numpynets.models.recipes import Recipe
+    from numpynets.train.fit import build_optimizer
+
+    model = build(mlp.architecture(hidden=40), seed=0)
+    masked = build_optimizer(model, Recipe(optimizer="adamw", weight_decay=0.1))
+    everything = build_optimizer(model, Recipe(optimizer="adamw", weight_decay=0.1, decay_all=True))
+    assert [c[4] for c in masked._chunks] == [True, False, True, False]          # W1 b1 W2 b2
+    assert all(c[4] for c in everything._chunks)
+    from numpynets.models import attention as att
+    assert att.RECIPES["default"].decay_all is True                              # tuned that way: unchanged

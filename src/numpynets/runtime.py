@@ -22,6 +22,7 @@ import contextlib
 import os
 import time
 
+from .checks import show
 from .errors import ConfigError
 
 
@@ -99,6 +100,8 @@ def resolve_threads(spec) -> int:
         raise ConfigError(f"--threads must be a number or 'auto', got {spec!r}") from None
     if n < 1:
         raise ConfigError(f"--threads must be >= 1, got {n}")
+    if n > 4096:                                       # BLAS takes a C int; no machine has more cores
+        raise ConfigError(f"--threads must be <= 4096, got {show(n)}; 'auto' uses the free cores")
     return n
 
 

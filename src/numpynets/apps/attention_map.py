@@ -63,7 +63,7 @@ def patch_grid(model) -> tuple[int, int, int]:
 def require_attention(model, source: str = "model") -> list:
     layers = attention_layers(model)
     if not layers:
-        raise NumpynetsError(f"{source}: a {getattr(model, 'name', 'custom')} model has no self-attention "
+        raise NumpynetsError(f"{source}: a {model.name} model has no self-attention "
                              "layer; attention maps need an attention model (numpynets train attention)")
     return layers
 

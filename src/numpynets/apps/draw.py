@@ -90,7 +90,7 @@ class DrawApp:
     def _build(self) -> None:
         tk, ttk = self.tk, self.tk.ttk
         root = self.root
-        root.title("numpynets: draw a digit")
+        root.title(self._title())
         root.resizable(False, False)
         root.protocol("WM_DELETE_WINDOW", root.destroy)
         self._build_menu()
@@ -99,8 +99,9 @@ class DrawApp:
         main.grid(row=0, column=0, sticky="nsew")
 
         # left: the canvas; its background is the antialiased picture
-        ttk.Label(main, text="Draw a digit (0-9)", font=("TkDefaultFont", 12, "bold")).grid(
-            row=0, column=0, sticky="w")
+        self.heading = ttk.Label(main, text=self._heading(), font=("TkDefaultFont", 12, "bold"),
+                                 wraplength=CANVAS)
+        self.heading.grid(row=0, column=0, sticky="w")
         self.canvas = tk.Canvas(main, width=CANVAS, height=CANVAS, bg="black", highlightthickness=0,
                                 borderwidth=0, cursor="crosshair")
         self.canvas.grid(row=1, column=0, rowspan=2, sticky="n")
@@ -118,7 +119,7 @@ class DrawApp:
         tk.Label(mid, image=self._view, borderwidth=1, relief="solid", bg="black").grid(row=1, column=0, pady=4)
         self.answer = ttk.Label(mid, text="?", font=("TkDefaultFont", 44, "bold"), foreground=TOP)
         self.answer.grid(row=2, column=0, pady=(6, 0))
-        self.answer_note = ttk.Label(mid, text="draw a digit")
+        self.answer_note = ttk.Label(mid, text=self._prompt())
         self.answer_note.grid(row=3, column=0)
 
         # right: ten bars
@@ -128,7 +129,7 @@ class DrawApp:
             row=0, column=0, columnspan=3, sticky="w", pady=(0, 4))
         self.bars = []
         for d in range(10):
-            digit = ttk.Label(right, text=f"{d}", width=2)
+            digit = ttk.Label(right, text=self._bar_label(d), width=self._bar_width())
             digit.grid(row=d + 1, column=0, sticky="e", padx=(0, 4))
             bar = tk.Canvas(right, width=BAR_W, height=BAR_H, bg="white", highlightthickness=1,
                             highlightbackground="#cccccc", borderwidth=0)
@@ -247,6 +248,32 @@ class DrawApp:
         self._show_prediction(self.prediction)
         self.updates += 1
 
+    # -- class names (the model's data set: digits, or e.g. "T-shirt/top") --------
+
+    def _title(self) -> str:
+        r = self.recognizer
+        return "numpynets: draw a digit" if r.digits else f"numpynets: draw ({r.dataset_title}: {', '.join(r.class_names)})"
+
+    def _heading(self) -> str:
+        r = self.recognizer
+        return "Draw a digit (0-9)" if r.digits else f"Draw a {r.dataset_title} image"
+
+    def _prompt(self) -> str:
+        return "draw a digit" if self.recognizer.digits else "draw something"
+
+    def _bar_label(self, d: int) -> str:
+        return str(d) if self.recognizer.digits else self.recognizer.label(d)
+
+    def _bar_width(self) -> int:
+        return 2 if self.recognizer.digits else max(len(n) for n in self.recognizer.class_names)
+
+    def _relabel(self) -> None:
+        """After switching models: the title, heading and bar names of the new one's data set."""
+        self.root.title(self._title())
+        self.heading.configure(text=self._heading())
+        for d, (_, _, _, label) in enumerate(self.bars):
+            label.configure(text=self._bar_label(d), width=self._bar_width())
+
     def _show_prediction(self, pred) -> None:
         from PIL import Image
 
@@ -259,11 +286,12 @@ class DrawApp:
             digit.configure(font=("TkDefaultFont", 10, "bold" if d == top else "normal"),
                             foreground=TOP if d == top else "")
         if pred is None:
-            self.answer.configure(text="?")
-            self.answer_note.configure(text="draw a digit")
+            self.answer.configure(text="?", font=("TkDefaultFont", 44, "bold"))
+            self.answer_note.configure(text=self._prompt())
             view = Image.new("L", (VIEW, VIEW), 0)
         else:
-            self.answer.configure(text=str(pred.digit))
+            text = self._bar_label(pred.digit)
+            self.answer.configure(text=text, font=("TkDefaultFont", 44 if len(text) <= 2 else 18, "bold"))
             self.answer_note.configure(text=f"{100 * pred.confidence:.1f}% sure")
             x8 = (np.clip(pred.x, 0, 1) * 255 + 0.5).astype(np.uint8)            # (28, 28)
             view = Image.fromarray(x8).resize((VIEW, VIEW), Image.NEAREST)
@@ -288,6 +316,7 @@ class DrawApp:
         """Switch model (raises NumpynetsError, keeping the current one, if
         ``path`` is not a digit model) and predict the drawing again."""
         self.recognizer = Recognizer.load(path)
+        self._relabel()
         self._show_model()
         self.update_now()
 

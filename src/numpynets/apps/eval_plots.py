@@ -40,8 +40,16 @@ def most_confident_mistakes(probs: np.ndarray, y: np.ndarray, n: int) -> np.ndar
     return wrong[order[:n]]
 
 
-def confusion_figure(cm: np.ndarray, title: str = ""):
-    """A Figure of the confusion matrix ``cm`` (K, K) with counts and per-class accuracy."""
+def _named(names, k: int):
+    """Class names to show, or None when they are just the labels (digits)."""
+    if names is None or len(names) != k or all(n == str(i) for i, n in enumerate(names)):
+        return None
+    return list(names)
+
+
+def confusion_figure(cm: np.ndarray, title: str = "", class_names=None):
+    """A Figure of the confusion matrix ``cm`` (K, K) with counts and per-class
+    accuracy; ``class_names`` label the rows and columns ("3 Dress")."""
     require_matplotlib()
     from matplotlib.colors import PowerNorm
     from matplotlib.figure import Figure
@@ -63,6 +71,10 @@ def confusion_figure(cm: np.ndarray, title: str = ""):
             ax.text(j, i, str(c), ha="center", va="center", fontsize=size, color=colour)
     ax.set_xticks(range(k))
     ax.set_yticks(range(k))
+    names = _named(class_names, k)
+    if names is not None:
+        ax.set_xticklabels([f"{i} {n}" for i, n in enumerate(names)], rotation=45, ha="left", fontsize=size)
+        ax.set_yticklabels([f"{i} {n}" for i, n in enumerate(names)], fontsize=size)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
     ax.xaxis.set_label_position("top")
@@ -78,8 +90,10 @@ def confusion_figure(cm: np.ndarray, title: str = ""):
     return fig
 
 
-def gallery_figure(x: np.ndarray, y: np.ndarray, probs: np.ndarray, n: int = 32, title: str = ""):
-    """A Figure of the ``n`` most confidently misclassified images of ``x``."""
+def gallery_figure(x: np.ndarray, y: np.ndarray, probs: np.ndarray, n: int = 32, title: str = "",
+                   class_names=None):
+    """A Figure of the ``n`` most confidently misclassified images of ``x``,
+    each titled with its true and predicted class (by name, with ``class_names``)."""
     require_matplotlib()
     from matplotlib.figure import Figure
 
@@ -98,8 +112,13 @@ def gallery_figure(x: np.ndarray, y: np.ndarray, probs: np.ndarray, n: int = 32,
         p = probs[i]                                              # (K,)
         pred = int(p.argmax())
         ax.imshow(img, cmap="gray_r", vmin=0.0, vmax=max(1.0, float(img.max())))
-        ax.set_title(f"#{i}: true {int(y[i])}, pred {pred}\np({pred})={p[pred]:.2f} p({int(y[i])})={p[int(y[i])]:.2f}",
-                     fontsize=7.5, color="firebrick")
+        names = _named(class_names, p.shape[0])
+        if names is None:
+            head = f"#{i}: true {int(y[i])}, pred {pred}"
+        else:
+            head = f"#{i}: {names[int(y[i])]}\nas {names[pred]}"
+        ax.set_title(f"{head}\np({pred})={p[pred]:.2f} p({int(y[i])})={p[int(y[i])]:.2f}",
+                     fontsize=7.5 if names is None else 6.5, color="firebrick")
     if len(idx) == 0:
         axes[0].text(0.5, 0.5, "no misclassified images", ha="center", va="center", transform=axes[0].transAxes)
     wrong = int((probs.argmax(axis=1) != y).sum())
@@ -114,7 +133,7 @@ def safe_name(name: str) -> str:
 
 
 def write_eval_plots(model, x: np.ndarray, y: np.ndarray, predictions: np.ndarray, out_dir,
-                     n_gallery: int = 32, dpi: int = DPI) -> list[Path]:
+                     n_gallery: int = 32, dpi: int = DPI, class_names=None) -> list[Path]:
     """Write ``confusion_<model>.png`` and ``misclassified_<model>.png`` into
     ``out_dir`` (created if needed); returns their paths.
 
@@ -124,18 +143,18 @@ def write_eval_plots(model, x: np.ndarray, y: np.ndarray, predictions: np.ndarra
     require_matplotlib()
     if not model.is_classifier:
         raise ConfigError(f"--plots draws a classifier's confusion matrix and misclassified images; "
-                          f"{getattr(model, 'name', 'this model')} is not a classifier")
+                          f"the {model.name} model is not a classifier")
     out_dir = Path(out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise NumpynetsError(f"{out_dir}: cannot create the folder ({exc.strerror})") from None
-    name = getattr(model, "name", None) or "model"
+    name = model.name
     k = int(model.output_shape[-1])
     y = np.asarray(y, dtype=np.int64)
     cm = confusion_matrix(y, predictions, k)                      # (K, K)
     probs = model.predict_proba(x)                                # (N, K)
     paths = [out_dir / f"confusion_{safe_name(name)}.png", out_dir / f"misclassified_{safe_name(name)}.png"]
-    save_figure(confusion_figure(cm, title=name), paths[0], dpi)
-    save_figure(gallery_figure(x, y, probs, n=n_gallery, title=name), paths[1], dpi)
+    save_figure(confusion_figure(cm, title=name, class_names=class_names), paths[0], dpi)
+    save_figure(gallery_figure(x, y, probs, n=n_gallery, title=name, class_names=class_names), paths[1], dpi)
     return paths

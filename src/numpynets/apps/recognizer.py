@@ -19,8 +19,9 @@ import numpy as np
 from ..data.images import mnist_like
 from ..errors import ModelFileError, NumpynetsError
 from ..jsonfile import read_json
+from ..rundir import RunDir
 
-MODEL_FILE = "model.safetensors"
+MODEL_FILE = RunDir.MODEL
 
 
 # -- finding models -----------------------------------------------------------
@@ -59,7 +60,7 @@ def describe_run_model(path) -> str:
     path = Path(path)
     label = path.parent.name or str(path)
     try:
-        result = read_json(path.parent / "config.json", "run config").get("result") or {}
+        result = read_json(RunDir(path.parent).config, "run config").get("result") or {}
         acc = result.get("test_accuracy")
         if isinstance(acc, (int, float)) and not isinstance(acc, bool):
             label += f"  ({acc:.2f}% test)"
@@ -72,11 +73,23 @@ def describe_run_model(path) -> str:
 
 def check_digit_model(model, path) -> None:
     """A model the window can use takes a 28x28 image (in any per-sample
-    shape of 784 values) and gives ten class scores."""
+    shape of 784 values) and gives ten class scores: a model of any of the
+    registered 28x28 data sets (MNIST, Fashion-MNIST, KMNIST)."""
     if (not model.is_classifier or tuple(model.output_shape) != (10,)
             or int(np.prod(model.input_shape)) != 784):
-        raise ModelFileError(f"{path}: not an MNIST digit classifier (takes {tuple(model.input_shape)}, "
-                             f"gives {tuple(model.output_shape)}); use a model trained on MNIST")
+        raise ModelFileError(f"{path}: not an MNIST digit classifier, nor one of other 28x28 images into 10 classes (takes "
+                             f"{tuple(model.input_shape)}, gives {tuple(model.output_shape)}); use a model "
+                             "trained on MNIST, Fashion-MNIST or KMNIST")
+
+
+def model_classes(model) -> tuple[str, str, list[str]]:
+    """(data set name, its title, class names) of a model, from the data set
+    its file records (MNIST for files that record none)."""
+    from ..data.datasets import DATASETS, class_names
+
+    name = model.dataset
+    ds = DATASETS.get(name)
+    return name, ds.title if ds else name, class_names(name, int(model.output_shape[-1]))
 
 
 @dataclass
@@ -99,6 +112,15 @@ class Recognizer:
     def __init__(self, model, path=None, meta: dict | None = None):
         check_digit_model(model, path or "model")
         self.model, self.path, self.meta = model, Path(path) if path else None, meta or {}
+        self.dataset, self.dataset_title, self.class_names = model_classes(model)
+
+    @property
+    def digits(self) -> bool:
+        """The classes are the digits 0-9 (an MNIST model)."""
+        return all(n == str(i) for i, n in enumerate(self.class_names))
+
+    def label(self, index: int) -> str:
+        return self.class_names[index]
 
     @classmethod
     def load(cls, path) -> Recognizer:
@@ -106,17 +128,13 @@ class Recognizer:
 
         path = Path(path)
         if path.is_dir():                        # a run folder: name the file it holds
-            for name in (MODEL_FILE, "best.safetensors"):
-                if (path / name).is_file():
-                    path = path / name
-                    break
+            path = RunDir(path).model_file() or path
         model, meta = load_model(path)
         return cls(model, path, meta)
 
     @property
     def name(self) -> str:
-        arch = self.meta.get("architecture") or {}
-        kind = arch.get("name") or getattr(self.model, "name", None) or "model"
+        kind = self.model.name
         where = str(self.path) if self.path else "in memory"
         acc = (self.meta.get("metrics") or {}).get("test_accuracy")
         extra = f", {acc:.2f}% test" if isinstance(acc, (int, float)) else ""

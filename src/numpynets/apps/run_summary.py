@@ -15,6 +15,7 @@ from pathlib import Path
 from ..errors import NumpynetsError
 from ..io.logs import read_log
 from ..jsonfile import read_json
+from ..rundir import RunDir
 
 
 @dataclass
@@ -35,21 +36,23 @@ def load_run(path) -> Run:
     """A run folder (``log.csv`` and ``config.json``) or a log file."""
     p = Path(path)
     if p.is_dir():
-        log = p / "log.csv"
+        log = RunDir(p).log
         if not log.is_file():
             raise NumpynetsError(f"{path}: a folder with no log.csv in it; give a run folder "
                                  "(numpynets train --out DIR) or a log file")
-        config_path = p / "config.json"
+        config_path = RunDir(p).config
     elif p.is_file():
         log = p
-        config_path = p.parent / "config.json" if p.name == "log.csv" else None
+        config_path = RunDir(p.parent).config if p.name == RunDir.LOG else None
     else:
         raise NumpynetsError(f"{path}: no such run folder or log file")
     rows, fmt = read_log(log)
     config = _read_config(config_path) if config_path else None
     if config:
-        label = f"{config.get('model', '?')} ({config.get('recipe_name', 'default')})"
-    elif p.is_dir() or p.name == "log.csv":
+        dataset = config.get("dataset")                # named when it is not the models' usual one
+        other = f", {dataset}" if isinstance(dataset, str) and dataset not in ("mnist", "xor") else ""
+        label = f"{config.get('model', '?')} ({config.get('recipe_name', 'default')}{other})"
+    elif p.is_dir() or p.name == RunDir.LOG:
         label = log.parent.resolve().name
     else:
         label = p.stem if fmt == "numpynets" else f"{p.stem} ({fmt})"
@@ -90,7 +93,7 @@ def _unique_labels(runs: list[Run]) -> None:
         counts[r.label] = counts.get(r.label, 0) + 1
     for r in runs:
         if counts[r.label] > 1:
-            folder = r.log.parent.resolve().name if r.log.name == "log.csv" else r.log.name
+            folder = r.log.parent.resolve().name if r.log.name == RunDir.LOG else r.log.name
             r.label = f"{r.label} {folder}"
     seen: dict[str, int] = {}
     for r in runs:                    # still equal (same folder name in different places): number them

@@ -30,7 +30,7 @@ import numpy as np
 from .drawing import BRUSH, CANVAS
 
 MAX_BODY = 1 << 20                 # 1 MiB: a 280x280 PNG is ~10 KB, 784 numbers ~15 KB
-MAX_IMAGE_SIDE = 4096              # decoded picture: at most 4096 x 4096 pixels
+MAX_IMAGE_SIDE = 2048              # decoded picture: at most 2048 x 2048 pixels (16 MB as float32)
 MAX_POINTS = 20_000                # all strokes together
 PIXELS = 28 * 28
 PNG_PREFIX = "data:image/png;base64,"

@@ -106,14 +106,13 @@ class ModelChoice:
 
 
 def model_info(rec: Recognizer) -> dict:
-    arch = rec.meta.get("architecture") or {}
     acc = (rec.meta.get("metrics") or {}).get("test_accuracy")
     if not isinstance(acc, (int, float)) and rec.path is not None:    # a run's config.json records it too
         try:
             acc = (read_json(rec.path.parent / "config.json", "run config").get("result") or {}).get("test_accuracy")
         except (NumpynetsError, AttributeError):                   # strict: no NaN, no deep nesting
             acc = None
-    return {"id": str(rec.path), "name": arch.get("name") or getattr(rec.model, "name", "model"),
+    return {"id": str(rec.path), "name": rec.model.name,
             "file": str(rec.path), "run": rec.path.parent.name if rec.path else None,
             "description": rec.meta.get("description"),
             "test_accuracy": float(acc) if isinstance(acc, (int, float)) else None,
@@ -149,6 +148,8 @@ class Handler(BaseHTTPRequestHandler):
         """Also what http.server itself calls (bad request line, unknown
         method, header too long): a JSON error instead of its HTML page."""
         self.close_connection = True
+        if code == HTTPStatus.NOT_IMPLEMENTED:                # the base class's answer to PUT, DELETE, ...:
+            code, message = 405, f"method {self.command} not allowed; use GET or POST"   # the client's error
         try:
             phrase = HTTPStatus(code).phrase
         except ValueError:
@@ -308,7 +309,8 @@ def serve(model_file=None, host: str = "127.0.0.1", port: int = 8000, runs_root=
     server = make_server(recognizer, host, port, runs_root, verbose)
     info = model_info(recognizer)
     acc = f", {info['test_accuracy']:.2f}% test" if info["test_accuracy"] is not None else ""
-    print(f"numpynets serve: {info['name']}{acc} ({path}) at {url_of(server)}  (Ctrl-C stops)", flush=True)
+    where = "" if host in ("127.0.0.1", "localhost", "::1") else f", listening on {host} (other machines can connect)"
+    print(f"numpynets serve: {info['name']}{acc} ({path}) at {url_of(server)}  (Ctrl-C stops{where})", flush=True)
     try:
         server.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:

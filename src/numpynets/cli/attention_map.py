@@ -7,7 +7,7 @@ from .common import add_data_options
 
 def add_parser(sub) -> None:
     p = sub.add_parser("attention-map", help="draw a trained attention model's attention on a test image",
-                       description="Run an attention model on MNIST test image N and draw what it attends "
+                       description="Run an attention model on test image N of its data set (MNIST unless the model file records another) and draw what it attends "
                        "to: the image with its patch grid, the 49x49 attention matrix, and for a few query "
                        "patches their attention over the image. Works without a display.")
     p.add_argument("model_file", metavar="MODEL_FILE", help="an attention model file or a run folder")
@@ -39,7 +39,8 @@ def parse_queries(text: str | None) -> list[int] | None:
 
 def run(args) -> int:
     from ..apps.attention_map import attention_for, draw_attention_map, patch_grid, require_attention
-    from ..data import load_mnist
+    from ..apps.recognizer import model_classes
+    from ..data import load_test
     from ..errors import ConfigError
     from ..io import load_model
 
@@ -49,19 +50,22 @@ def run(args) -> int:
     model, _ = load_model(args.model_file)
     layers = require_attention(model, str(args.model_file))   # refuse before loading any data
     grid = patch_grid(model)
-    test = load_mnist(args.data_dir, verify=args.verify, log=lambda *a: None).test
+    dataset, title, names = model_classes(model)                 # the data set its file records
+    test = load_test(dataset, args.data_dir, verify=args.verify, log=lambda *a: None)
     if not 0 <= args.index < len(test):
         raise ConfigError(f"--index {args.index}: the test set has images 0 to {len(test) - 1}")
     image, label = test.x[args.index], int(test.y[args.index])
     probs, weights = attention_for(model, image, args.layer)
     predicted = int(probs.argmax())
+    digits = all(n == str(i) for i, n in enumerate(names))
+    shown = (lambda c: str(c)) if digits else (lambda c: f"{c} {names[c]}")     # "3" or "3 Dress"
     out = args.output or f"attention_{args.index}.png"
     drawn = draw_attention_map(image, weights, grid, out, queries=queries, predicted=predicted, label=label,
                                probability=float(probs[predicted]),
-                               title=f"test image {args.index}: predicted {predicted} "
-                                     f"({probs[predicted]:.1%}), true {label}"
+                               title=f"{'' if digits else title + ' '}test image {args.index}: predicted "
+                                     f"{shown(predicted)} ({probs[predicted]:.1%}), true {shown(label)}"
                                      f"{'' if predicted == label else '  (WRONG)'}",
                                dpi=args.dpi, layer=args.layer if len(layers) > 1 else None)
-    print(f"test image {args.index}: predicted {predicted} ({probs[predicted]:.1%}), true {label}; "
+    print(f"test image {args.index}: predicted {shown(predicted)} ({probs[predicted]:.1%}), true {shown(label)}; "
           f"query patches {', '.join(map(str, drawn))}; wrote {out}")
     return 0

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ..rundir import RunDir
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
@@ -45,7 +47,7 @@ def run(args) -> int:
     src, dst = Path(args.input), Path(args.output)
     if not src.exists():
         raise ModelFileError(f"{src}: no such model file")
-    if _same_file(src, dst) or (src.is_dir() and _same_file(src / "model.safetensors", dst)):
+    if _same_file(src, dst) or (src.is_dir() and _same_file(RunDir(src).model, dst)):
         raise ConfigError(f"{dst}: is the input file; choose another output path (convert never overwrites IN)")
     if dst.is_dir():
         raise ConfigError(f"{dst}: is a folder; give the output file's name")
@@ -62,7 +64,7 @@ def run(args) -> int:
         if args.d_model is not None or args.ff_dim is not None:
             raise ConfigError("--d-model/--ff-dim describe an original attention .bin input; IN is a numpynets file")
         model, meta = load_model(src)
-        print(f"read {src}: numpynets {getattr(model, 'name', 'model')} ({model.num_parameters():,d} parameters)")
+        print(f"read {src}: numpynets {model.name} ({model.num_parameters():,d} parameters)")
     if native_out:
         save_model(dst, model, meta.get("recipe") or {},
                    {**(meta.get("metrics") or {}), "converted_from": f"{src.name} ({meta.get('description', 'numpynets')})"})
@@ -71,4 +73,8 @@ def run(args) -> int:
         kind = args.kind if not original_in else None
         layout = write_original(dst, model, kind=kind, element_type=args.dtype)
         print(f"wrote {dst}: {layout.describe()}, {layout.nbytes:,d} bytes")
+        dataset = model.dataset
+        if dataset != "mnist":                 # the original format has no place for it
+            print(f"note: the original format does not record the data set; this model was trained on {dataset} "
+                  "(converting it back gives an MNIST model file)")
     return 0

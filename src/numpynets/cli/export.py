@@ -35,7 +35,7 @@ def run(args) -> int:
     ins = ", ".join(f"{v.name} {_dims(v)}" for v in graph.input)
     outs = ", ".join(f"{v.name} {_dims(v)}" for v in graph.output)
     print(f"wrote {dst} ({dst.stat().st_size:,d} bytes, ONNX opset {OPSET}): "
-          f"{getattr(model, 'name', 'custom')}, {ins} -> {outs}")
+          f"{model.name}, {ins} -> {outs}")
     return 0
 
 

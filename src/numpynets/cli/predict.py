@@ -35,12 +35,14 @@ def prepare(path, raw: bool = False) -> np.ndarray | None:
 
 
 def run(args) -> int:
-    from ..apps.recognizer import check_digit_model
+    from ..apps.recognizer import check_digit_model, model_classes
     from ..io import load_model
     from ..nn.losses import softmax
 
     model, _ = load_model(args.model_file)
     check_digit_model(model, args.model_file)                  # the same test as the draw window's
+    dataset, _, names = model_classes(model)
+    digits = all(n == str(i) for i, n in enumerate(names))
     # read every image first: an unreadable one stops the command before any output
     inputs = [(path, prepare(path, args.raw)) for path in args.images]
     ready = [x for _, x in inputs if x is not None]
@@ -53,9 +55,14 @@ def run(args) -> int:
             continue
         p = next(probs)                                        # (10,)
         digit = int(p.argmax())
-        print(f"{path}: {digit}  ({100 * p[digit]:.1f}%)")
-        print("  " + "  ".join(f"{d}:{100 * q:5.1f}%" for d, q in enumerate(p)))
-        results.append({"image": path, "digit": digit, "probabilities": [round(float(q), 6) for q in p]})
+        if digits:
+            print(f"{path}: {digit}  ({100 * p[digit]:.1f}%)")
+            print("  " + "  ".join(f"{d}:{100 * q:5.1f}%" for d, q in enumerate(p)))
+        else:
+            print(f"{path}: {digit} {names[digit]}  ({100 * p[digit]:.1f}%)")
+            print("  " + "  ".join(f"{d} {n}:{100 * q:5.1f}%" for d, (n, q) in enumerate(zip(names, p))))
+        results.append({"image": path, "digit": digit, "probabilities": [round(float(q), 6) for q in p]}
+                       | ({} if digits else {"class": names[digit]}))
     if args.json:
-        print_json({"model_file": args.model_file, "predictions": results})
+        print_json({"model_file": args.model_file, "dataset": dataset, "predictions": results})
     return 0

@@ -5,7 +5,17 @@ format numpynets can read: also the original project's ``.bin`` files, see
 from pathlib import Path
 
 from ..errors import ModelFileError
+from ..rundir import RunDir
 from .native import load_native, read_native, save_model  # noqa: F401
+
+
+def load(path):
+    """The model stored in ``path`` (a native ``.safetensors`` file, a run
+    folder, or one of the original project's ``.bin`` files), as a
+    :class:`~numpynets.nn.sequential.Sequential` with its name and dataset;
+    published as ``numpynets.load``. :func:`load_model` also returns the
+    file's metadata."""
+    return load_model(path)[0]
 
 
 def load_model(path):
@@ -14,10 +24,10 @@ def load_model(path):
     if not p.exists():
         raise ModelFileError(f"{path}: no such model file")
     if p.is_dir():
-        for name in ("model.safetensors", "best.safetensors"):
-            if (p / name).exists():
-                return load_native(p / name)
-        raise ModelFileError(f"{path}: a folder with no model.safetensors in it")
+        found = RunDir(p).model_file()
+        if found is not None:
+            return load_native(found)
+        raise ModelFileError(f"{path}: a folder with no {RunDir.MODEL} in it")
     from .original import looks_like_safetensors
 
     if p.suffix != ".safetensors" and not looks_like_safetensors(p):

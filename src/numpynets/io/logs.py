@@ -36,6 +36,7 @@ import math
 from pathlib import Path
 
 from ..errors import NumpynetsError
+from ..rundir import RunDir
 
 COLUMNS = ["epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "learning_rate", "epoch_seconds"]
 
@@ -90,7 +91,7 @@ def read_log(path) -> tuple[list[dict], str]:
     """
     path = Path(path)
     if path.is_dir():
-        path = path / "log.csv"
+        path = RunDir(path).log
     try:
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:

@@ -18,15 +18,20 @@ so an interrupted save never leaves a half-written model behind.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
 
 from ..atomic import replace_atomically
+from ..checks import show
 from ..errors import ModelFileError, NumpynetsError
 
 FORMAT = "numpynets"
 FORMAT_VERSION = "1"
+# tensors named so are a resumable checkpoint's training state (optimizer
+# moments, see numpynets.train.checkpoint), not weights: loading skips them
+TRAINING_PREFIX = "training/"
 
 
 def atomic_save(path, writer) -> None:
@@ -35,21 +40,44 @@ def atomic_save(path, writer) -> None:
     try:
         replace_atomically(path, writer)
     except OSError as exc:
-        raise NumpynetsError(f"{path}: cannot write ({exc.strerror or exc}); choose another output path") from None
+        raise ModelFileError(f"{path}: cannot write ({exc.strerror or exc}); choose another output path") from None
 
 
-def save_model(path, model, recipe: dict | None = None, metrics: dict | None = None) -> None:
-    from safetensors.numpy import save_file
-
+def model_file_contents(model, recipe: dict | None = None, metrics: dict | None = None) -> tuple[dict, dict]:
+    """(tensors, string metadata) of the model file of ``model``."""
     tensors = {n: np.ascontiguousarray(p) for n, p, _ in model.named_parameters()}
     tensors.update((n, np.ascontiguousarray(b)) for n, b in model.named_buffers())
-    arch = model.architecture()
-    arch["name"] = getattr(model, "name", "custom")
-    arch["dataset"] = getattr(model, "dataset", "mnist")
+    arch = model.architecture()                                # with the model's name and dataset
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION,
             "architecture": json.dumps(arch),
             "recipe": json.dumps(recipe or {}), "metrics": json.dumps(metrics or {})}
-    atomic_save(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
+    return tensors, meta
+
+
+def write_safetensors(path, tensors: dict, meta: dict) -> None:
+    """safetensors' ``save_file``, then synced to disk (a rename after it
+    never exposes a file whose bytes are still only in memory); a failed
+    write (disk full, file too large) is an ``OSError`` as for any file."""
+    import re
+
+    from safetensors import SafetensorError
+    from safetensors.numpy import save_file
+
+    try:
+        save_file(tensors, path, metadata=meta)
+    except SafetensorError as exc:                             # "I/O error: File too large (os error 27)"
+        m = re.search(r"I/O error: (.*) \(os error (\d+)\)", str(exc))
+        raise (OSError(int(m.group(2)), m.group(1)) if m else OSError(str(exc))) from None
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def save_model(path, model, recipe: dict | None = None, metrics: dict | None = None) -> None:
+    tensors, meta = model_file_contents(model, recipe, metrics)
+    atomic_save(path, lambda tmp: write_safetensors(tmp, tensors, meta))
 
 
 MAX_HEADER = 100 << 20          # safetensors' own limit for the JSON header (100 MB)
@@ -114,14 +142,16 @@ def load_native(path):
     from ..nn.layer import parameter_budget
 
     meta, tensors = read_native(path)
+    tensors = {n: t for n, t in tensors.items() if not n.startswith(TRAINING_PREFIX)}
     held = sum(int(t.size) for t in tensors.values())
     try:
         with parameter_budget(held):
             model = build(meta["architecture"], init=False)
         for name, t in tensors.items():
             if t.dtype != model.dtype:
-                raise ModelFileError(f"{path}: tensor {name} is {t.dtype}, expected {model.dtype}")
+                raise ModelFileError(f"{path}: tensor {show(name)} is {t.dtype}, expected {model.dtype}")
         model.load_state_dict(tensors)
     except NumpynetsError as exc:
-        raise ModelFileError(f"{path}: the weights disagree with the file's architecture ({exc})") from None
+        detail = str(exc) if len(str(exc)) <= 400 else str(exc)[:397] + "..."   # values from the file: cut short
+        raise ModelFileError(f"{path}: the weights disagree with the file's architecture ({detail})") from None
     return model, meta

@@ -44,7 +44,7 @@ def is_mnist_model(model) -> bool:
 
 
 def class_names(model) -> list[str]:
-    dataset = getattr(model, "dataset", "mnist")
+    dataset = model.dataset
     if dataset in CLASS_NAMES and len(CLASS_NAMES[dataset]) == int(np.prod(model.output_shape)):
         return CLASS_NAMES[dataset]
     return [str(i) for i in range(int(np.prod(model.output_shape)))]
@@ -70,7 +70,7 @@ def to_onnx(model, meta: dict | None = None):
     g.rename(x, out_name)
 
     graph = helper.make_graph(
-        g.nodes, getattr(model, "name", "custom"),
+        g.nodes, model.name,
         [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", *outer])],
         [helper.make_tensor_value_info(out_name, TensorProto.FLOAT, ["N", *model.output_shape])],
         initializer=g.initializers)
@@ -78,11 +78,11 @@ def to_onnx(model, meta: dict | None = None):
                               opset_imports=[helper.make_opsetid("", OPSET)])
     proto.ir_version = IR_VERSION
     proto.model_version = 1
-    proto.doc_string = (f"numpynets {getattr(model, 'name', 'custom')} model: input {list(outer)} float32 "
+    proto.doc_string = (f"numpynets {model.name} model: input {list(outer)} float32 "
                         + ("pixels in [0, 1], white ink on black, MNIST-like" if mnist else "")
                         + f"; output {out_name} {list(model.output_shape)}")
     arch = model.architecture()
-    props = {"name": getattr(model, "name", "custom"), "dataset": getattr(model, "dataset", "mnist"),
+    props = {"name": model.name, "dataset": model.dataset,
              "class_names": json.dumps(class_names(model)), "numpynets_version": __version__,
              "architecture": json.dumps(arch, separators=(",", ":"))}
     acc = ((meta or {}).get("metrics") or {}).get("test_accuracy")
@@ -97,9 +97,7 @@ def export_onnx(model, path, meta: dict | None = None):
     """Write ``model`` to ``path`` as ONNX, atomically (a failed write leaves
     no partial file). Returns the ``ModelProto``."""
     if model.dtype != np.float32:                          # a float64 model (e.g. read for a conversion)
-        name, dataset = getattr(model, "name", "custom"), getattr(model, "dataset", "mnist")
-        model = model.astype(np.float32)
-        model.name, model.dataset = name, dataset
+        model = model.astype(np.float32)                   # keeps the name and dataset
     proto = to_onnx(model, meta)
     data = proto.SerializeToString()
 

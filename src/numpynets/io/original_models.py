@@ -17,7 +17,9 @@ layout, if any, can hold a model).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -64,10 +66,34 @@ def _representable(model):
     return model if isinstance(model, _WithoutDropout) else _WithoutDropout(model)
 
 
+@dataclass(frozen=True)
+class OriginalKind:
+    """Everything about one original file layout, in one record.
+
+    * ``architecture(layout)``: the numpynets architecture a file of this
+      layout rebuilds;
+    * ``check(model)``: why this layout cannot hold ``model`` (None: it can);
+    * ``layout(model, element_type)``: the file layout of a model that fits;
+    * ``views(model)``: ``{file array name: the model's parameter array}``,
+      the live parameter views (not copies). Saving packs these arrays;
+      loading assigns into the very same views, so the mapping between file
+      and model is written once and loading is its exact inverse.
+    * ``element_types``: what the file may hold (only the MLP's may be float64).
+    """
+
+    name: str
+    architecture: Callable[[Layout], dict]
+    check: Callable[..., str | None]
+    layout: Callable[..., Layout]
+    views: Callable[..., dict]
+    element_types: tuple[str, ...] = ("float32",)
+
+
 # -- MLP --------------------------------------------------------------------
-def _mlp_architecture(n_in: int, hidden: int, n_out: int) -> dict:
+def _mlp_architecture(layout: Layout) -> dict:
     from ..models import mlp
 
+    n_in, hidden, n_out = (layout.dims[k] for k in ("n_in", "hidden", "n_out"))
     if (n_in, n_out) == (784, 10):
         arch = mlp.architecture(hidden=hidden)
         arch.update(name="mlp", dataset="mnist")
@@ -90,16 +116,14 @@ def _mlp_check(model) -> str | None:
     return None
 
 
-def _mlp_tensors(model) -> tuple[tuple[int, int, int], dict]:
+def _mlp_layout(model, element_type: str) -> Layout:
     l1, l2 = model.layers[0], model.layers[2]
-    dims = (l1.in_features, l1.out_features, l2.out_features)
-    return dims, {"W1": l1.params["W"], "b1": l1.params["b"], "W2": l2.params["W"], "b2": l2.params["b"]}
+    return mlp_layout(l1.in_features, l1.out_features, l2.out_features, element_type)
 
 
-def _mlp_load(model, t: dict) -> None:
+def _mlp_views(model) -> dict:
     l1, l2 = model.layers[0], model.layers[2]
-    l1.params["W"][...], l1.params["b"][...] = t["W1"], t["b1"]
-    l2.params["W"][...], l2.params["b"][...] = t["W2"], t["b2"]
+    return {"W1": l1.params["W"], "b1": l1.params["b"], "W2": l2.params["W"], "b2": l2.params["b"]}
 
 
 # -- CNN ----------------------------------------------------------------------
@@ -147,19 +171,17 @@ def _cnn_check(model) -> str | None:
     return None
 
 
-def _cnn_tensors(model) -> tuple[Layout, dict]:
+def _cnn_layout(model, element_type: str) -> Layout:
     conv, fc = model.layers[0], model.layers[4]
     _, h, w = model.input_shape
-    layout = cnn_layout(conv.out_channels, conv.in_channels, conv.kernel_size, h, w,
-                        fc.in_features, fc.out_features)
-    return layout, {"conv_W": conv.params["W"], "conv_b": conv.params["b"],
-                    "fc_W": fc.params["W"], "fc_b": fc.params["b"]}
+    return cnn_layout(conv.out_channels, conv.in_channels, conv.kernel_size, h, w, fc.in_features,
+                      fc.out_features)
 
 
-def _cnn_load(model, t: dict) -> None:
+def _cnn_views(model) -> dict:
     conv, fc = model.layers[0], model.layers[4]
-    conv.params["W"][...], conv.params["b"][...] = t["conv_W"], t["conv_b"]
-    fc.params["W"][...], fc.params["b"][...] = t["fc_W"], t["fc_b"]   # channel-major rows: our Flatten's order
+    # fc rows are channel-major (c, y, x): our Flatten's order, so no permutation
+    return {"conv_W": conv.params["W"], "conv_b": conv.params["b"], "fc_W": fc.params["W"], "fc_b": fc.params["b"]}
 
 
 # -- attention ---------------------------------------------------------------
@@ -200,27 +222,21 @@ def _attention_check(model) -> str | None:
     return None
 
 
-def _attention_tensors(model) -> tuple[Layout, dict]:
-    layout = attention_layout(model.layers[1].out_features, model.layers[5].out_features)
-    return layout, {name: model.layers[i].params[p] for name, (i, p) in _ATT_SLOTS.items()}
+def _attention_layout(model, element_type: str) -> Layout:
+    return attention_layout(model.layers[1].out_features, model.layers[5].out_features)
 
 
-def _attention_load(model, t: dict) -> None:
-    for name, (i, p) in _ATT_SLOTS.items():
-        model.layers[i].params[p][...] = t[name]
+def _attention_views(model) -> dict:
+    return {name: model.layers[i].params[p] for name, (i, p) in _ATT_SLOTS.items()}
 
 
-# -- the table of kinds -----------------------------------------------------
-def _architecture(layout: Layout) -> dict:
-    d = layout.dims
-    if layout.kind == "mlp":
-        return _mlp_architecture(d["n_in"], d["hidden"], d["n_out"])
-    if layout.kind == "cnn":
-        return _cnn_architecture(layout)
-    return _attention_architecture(layout)
-
-
-_CHECKS = {"mlp": _mlp_check, "cnn": _cnn_check, "attention": _attention_check}
+# -- the table of kinds: one record each --------------------------------------
+ORIGINAL_KINDS: dict[str, OriginalKind] = {k.name: k for k in (
+    OriginalKind("mlp", _mlp_architecture, _mlp_check, _mlp_layout, _mlp_views, ("float64", "float32")),
+    OriginalKind("cnn", _cnn_architecture, _cnn_check, _cnn_layout, _cnn_views),
+    OriginalKind("attention", _attention_architecture, _attention_check, _attention_layout, _attention_views),
+)}
+assert tuple(ORIGINAL_KINDS) == KINDS
 
 
 def original_kind(model, kind: str | None = None) -> str:
@@ -231,13 +247,13 @@ def original_kind(model, kind: str | None = None) -> str:
     model = _representable(model)
     reasons = {}
     for k in ([kind] if kind else KINDS):
-        why = _CHECKS[k](model)
+        why = ORIGINAL_KINDS[k].check(model)
         if why is None:
             return k
         reasons[k] = why
     if kind:
         raise NotRepresentable(f"the original's {kind} file cannot hold this model: {reasons[kind]}")
-    name = getattr(model, "name", "custom")
+    name = model.name
     if name in KINDS:                                       # say why the matching layout does not fit
         raise NotRepresentable(f"the original's {name} file cannot hold this {name} model: {reasons[name]}")
     raise NotRepresentable(f"no original file layout can hold this model ({' -> '.join(_layers(model))}); "
@@ -248,23 +264,20 @@ def model_tensors(model, kind: str, element_type: str | None = None) -> tuple[La
     """(layout, named arrays) of ``model`` in the original ``kind`` file."""
     original_kind(model, kind)
     model = _representable(model)
-    if kind == "mlp":
-        dims, tensors = _mlp_tensors(model)
-        return mlp_layout(*dims, element_type or "float64"), tensors
-    if element_type not in (None, "float32"):
-        raise NotRepresentable(f"the original's {kind} file holds float32 only, not {element_type}")
-    if kind == "cnn":
-        return _cnn_tensors(model)
-    return _attention_tensors(model)
+    rec = ORIGINAL_KINDS[kind]
+    element_type = element_type or rec.element_types[0]
+    if element_type not in rec.element_types:
+        raise NotRepresentable(f"the original's {kind} file holds {' or '.join(rec.element_types)} only, "
+                               f"not {element_type}")
+    return rec.layout(model, element_type), rec.views(model)
 
 
 def _load(model, layout: Layout, tensors: dict) -> None:
-    if layout.kind == "mlp":
-        _mlp_load(model, tensors)
-    elif layout.kind == "cnn":
-        _cnn_load(model, tensors)
-    else:
-        _attention_load(model, tensors)
+    """Assign the file's arrays through the same views :func:`model_tensors` packs."""
+    views = ORIGINAL_KINDS[layout.kind].views(model)
+    assert set(views) == set(tensors), (sorted(views), sorted(tensors))
+    for name, view in views.items():
+        view[...] = tensors[name]
 
 
 # -- public API -------------------------------------------------------------
@@ -284,7 +297,7 @@ def read_original(path, kind: str | None = None, dtype=np.float32, d_model: int 
 
     layout = detect(path, kind, d_model, ff_dim)
     try:
-        arch = _architecture(layout)
+        arch = ORIGINAL_KINDS[layout.kind].architecture(layout)
         model = build(arch, dtype=dtype, init=False)        # the file's values replace the zeros
     except NumpynetsError as exc:
         raise ModelFileError(f"{path}: {layout.describe()} does not make a numpynets model: {exc}") from None

@@ -34,6 +34,7 @@ class Recipe:
     stop_loss: float | None = None       # stop as soon as the epoch's train loss is below this
     stop_accuracy: float | None = None   # ... and the train accuracy (percent) at least this
     arch: dict = field(default_factory=dict)   # architecture options (init, widths, ...)
+    augment: dict | None = None          # augmentation strengths (data.augment.AugmentConfig); None = off
 
     def validate(self) -> Recipe:
         if not isinstance(self.epochs, int) or self.epochs < 1:
@@ -55,25 +56,46 @@ class Recipe:
         if not (self.min_delta >= 0 and math.isfinite(self.min_delta)):   # NaN: no epoch would ever count as best
             raise ConfigError(f"min delta must be >= 0 and finite, got {self.min_delta}")
         # upper bounds and types beyond the messages above (numpynets.checks)
-        whole(self.epochs, "epochs", high=MAX_EPOCHS)
+        whole(self.epochs, "epochs", high=int(MAX_EPOCHS))
         whole(self.batch_size, "batch size", high=2**31)
         if self.patience is not None:
-            whole(self.patience, "patience", high=MAX_EPOCHS)
+            whole(self.patience, "patience", high=int(MAX_EPOCHS))
         for name, v in (("learning rate", self.lr), ("momentum", self.momentum),
                         ("weight decay", self.weight_decay), ("min delta", self.min_delta)):
             real(v, name)
         self.schedule_obj()
+        self.augment_config()
         return self
+
+    def augment_config(self):
+        """The augmentation settings, or ``None`` when augmentation is off."""
+        if self.augment is None:
+            return None
+        from ..data.augment import AugmentConfig
+
+        return AugmentConfig.from_dict(self.augment)
 
     def schedule_obj(self) -> Schedule:
         return schedule_from_dict(self.schedule)
 
     def with_overrides(self, **kw) -> Recipe:
-        known = {f.name for f in fields(self)}
-        kw = {k: v for k, v in kw.items() if v is not None and k in known}
+        """A validated copy with the fields in ``kw`` replaced (``None`` means
+        "keep the recipe's"); ``arch`` options are merged. An unknown field
+        raises a one-line :class:`ConfigError` naming it and the known ones."""
+        known = [f.name for f in fields(self)]
+        unknown = sorted(set(kw) - set(known))
+        if unknown:
+            raise ConfigError(f"unknown recipe field{'s' * (len(unknown) > 1)} {', '.join(unknown)}; "
+                              f"known: {', '.join(known)}")
+        kw = {k: v for k, v in kw.items() if v is not None}
         if "arch" in kw:
             kw["arch"] = {**self.arch, **kw["arch"]}
         return replace(self, **kw).validate()
+
+    @classmethod
+    def from_options(cls, base: Recipe | None = None, **options) -> Recipe:
+        """``base`` (default: ``Recipe()``) with ``options`` set, validated."""
+        return (base if base is not None else cls()).with_overrides(**options)
 
     def to_dict(self) -> dict:
         d = asdict(self)

@@ -16,7 +16,7 @@ import numpy as np
 from ..errors import ConfigError, NumpynetsError
 from ..jsonfile import read_json
 from ..nn.sequential import Sequential
-from . import attention, cnn, mlp, xor
+from . import attention, cnn, convnet, mlp, xor
 from .recipes import Recipe
 
 
@@ -43,6 +43,8 @@ register_model(BuiltinModel("cnn", "conv 1->8 3x3 pad 1 + ReLU -> maxpool 2x2 ->
                             cnn.architecture, cnn.RECIPES))
 register_model(BuiltinModel("attention", "4x4 patches -> 49 tokens -> self-attention -> FFN -> mean pool -> 10",
                             attention.architecture, attention.RECIPES))
+register_model(BuiltinModel("convnet", "conv 16 5x5 -> pool -> conv 32 3x3 -> pool -> 128 -> 10, trained with augmentation",
+                            convnet.architecture, convnet.RECIPES))
 
 
 def get_model(name: str) -> BuiltinModel:
@@ -108,9 +110,7 @@ def build(arch: dict, seed: int | np.random.Generator | None = 0, dtype=np.float
         raise ConfigError(f"bad architecture: {str(exc)[:200]}") from None
     except MemoryError:                                    # e.g. a damaged file asking for 10^12 weights
         raise ConfigError("bad architecture: its parameters do not fit in memory "
-                          f"(layers {[c.get('type') for c in arch['layers']][:20]})") from None
-    model.name = arch.get("name", "custom")
-    model.dataset = arch.get("dataset", "mnist")
+                          f"(layers {[c.get('type') if isinstance(c, dict) else c for c in arch['layers']][:20]})") from None
     return model
 
 

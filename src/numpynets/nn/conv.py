@@ -36,7 +36,9 @@ Layout. The output of ``W2 @ cols[n]`` is already ``(O, Ho*Wo)``, i.e. the
 after the product; the only copy is the im2col gather itself. The padded
 input, the im2col matrix and the views between them are made once per batch
 shape and reused (``Conv2D._plan``), so a training step allocates only the
-output.
+output. Training and evaluation forwards keep separate buffers, so an
+evaluation forward between a training forward and its backward leaves the
+columns that backward needs intact.
 
 MaxPool2D
 ---------

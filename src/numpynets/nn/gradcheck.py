@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import ConfigError
+
 
 def numerical_gradient(f, x: np.ndarray, h: float = 1e-6) -> np.ndarray:
     """dF/dx for scalar ``f()`` that reads ``x`` (perturbed in place)."""
@@ -42,11 +44,18 @@ def rel_error(a: np.ndarray, b: np.ndarray) -> float:
     return float(num / den)
 
 
-def check_layer(layer, x: np.ndarray, rng: np.random.Generator, training: bool = True,
+def check_layer(layer, x: np.ndarray, rng: np.random.Generator | None = None, training: bool = True,
                 h: float = 1e-6) -> dict[str, float]:
     """Relative errors of ``layer.backward`` against finite differences for
-    the input (key ``"x"``) and every parameter. Everything must be float64."""
-    assert x.dtype == np.float64, "gradient checks run in float64"
+    the input (key ``"x"``) and every parameter: ``{"x": e, "W": e, ...}``,
+    each below ~1e-7 for a correct backward. ``x (N, *in_shape)`` must be
+    float64 (the layer's parameters are switched to float64 copies); ``rng``
+    draws the random upstream gradient ``g (N, *out_shape)`` (seed 0 when
+    None)."""
+    if not isinstance(x, np.ndarray) or x.dtype != np.float64:
+        raise ConfigError("check_layer: gradient checks run in float64; pass x as a float64 array "
+                          "(x.astype(np.float64))")
+    rng = np.random.default_rng(0) if rng is None else rng
     layer.needs_input_grad = True
     for k in list(layer.params):                   # bind: composite layers pass views down
         p64 = layer.params[k].astype(np.float64)

@@ -88,6 +88,13 @@ def register(kind: str):
 
 
 class Layer:
+    """The base class of every layer (see the module docstring for the whole
+    contract). Subclass it to write a layer of your own: create parameters
+    with ``self._add_param("W", shape)``, implement ``forward`` and
+    ``backward`` (and ``output_shape`` when the output's shape differs from
+    the input's), check it with :func:`numpynets.nn.gradcheck.check_layer`.
+    Shapes: ``x (N, ...) -> y (N, ...)``, per-sample shapes without ``N``."""
+
     kind = "layer"
     decayed: frozenset[str] = frozenset()      # parameters weight decay applies to by default
     uses_rng = False                           # True: forward(training=True) draws from self.rng
@@ -101,15 +108,29 @@ class Layer:
 
     # -- the contract -----------------------------------------------------
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        """``x (N, *in_shape) -> y (N, *out_shape)``; keeps what ``backward``
+        needs. ``training`` selects train-time behaviour where a layer has one."""
         raise NotImplementedError
 
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
+        """``dout (N, *out_shape)``, dL/dy of the last forward -> ``dx (N, *in_shape)``
+        (None when ``needs_input_grad`` is false); adds (+=) dL/dθ into ``grads``."""
         raise NotImplementedError
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The per-sample output shape for a per-sample ``input_shape`` (no ``N``);
+        raises :class:`~numpynets.errors.ShapeError` when the input does not fit."""
         return tuple(input_shape)
 
+    def input_shape_hint(self) -> tuple[int, ...] | None:
+        """The per-sample input shape this layer implies on its own, or None
+        when it fits many (an activation, a convolution of any image size).
+        :class:`~numpynets.nn.sequential.Sequential` asks its first layer, so
+        ``input_shape`` is needed only where this is None."""
+        return None
+
     def config(self) -> dict:
+        """The JSON-able dict that rebuilds this layer through :func:`layer_from_config`."""
         return {"type": self.kind}
 
     def reset_parameters(self, rng: np.random.Generator) -> None:
@@ -158,12 +179,14 @@ class Layer:
             g.fill(0)
 
     def shape_error(self, input_shape, expected: str) -> ShapeError:
+        """The ShapeError for an ``input_shape`` that does not fit (``expected`` says what would)."""
         return ShapeError(
             f"{self.describe()}: input of shape {tuple(input_shape)} does not fit; "
             f"expected {expected}"
         )
 
     def describe(self) -> str:
+        """E.g. ``Linear(in_features=784, out_features=512, init=xavier)``."""
         args = {k: v for k, v in self.config().items() if k != "type"}
         inner = ", ".join(f"{k}={v}" for k, v in args.items())
         return f"{type(self).__name__}({inner})"

@@ -45,6 +45,9 @@ class Linear(Layer):
         if self.bias:
             self.params["b"].fill(0)
 
+    def input_shape_hint(self):
+        return (self.in_features,)
+
     def output_shape(self, input_shape):
         if len(input_shape) < 1 or input_shape[-1] != self.in_features:
             raise self.shape_error(input_shape, f"(..., {self.in_features})")

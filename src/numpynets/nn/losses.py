@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..checks import show
 from ..errors import ConfigError
 
 
@@ -16,6 +17,7 @@ def log_softmax(z: np.ndarray) -> np.ndarray:
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
+    """Probabilities over the last axis: ``z (N, K) -> p (N, K)``, rows summing to 1 (stable)."""
     e = np.exp(z - z.max(axis=-1, keepdims=True))
     return e / e.sum(axis=-1, keepdims=True)
 
@@ -70,5 +72,5 @@ PER_SAMPLE = {"softmax_cross_entropy": cross_entropy_per_sample, "mse": mse_per_
 
 def get_loss(name: str):
     if name not in LOSSES:
-        raise ConfigError(f"unknown loss {name!r}; choose one of {', '.join(LOSSES)}")
+        raise ConfigError(f"unknown loss {show(name)}; choose one of {', '.join(LOSSES)}")
     return LOSSES[name]

@@ -1,8 +1,9 @@
 """Optimizers: they own their state and update parameters in place.
 
-An optimizer is given ``(param, grad)`` pairs (for a
-:class:`~numpynets.nn.sequential.Sequential`, the one pair of flat buffers,
-so each update is a few vectorised operations over the whole model). State
+An optimizer is given the model (``SGD(model, lr=0.1, momentum=0.9)``) and
+updates its one pair of flat buffers (``model.flat_params``,
+``model.flat_grads``), so each update is a few vectorised operations over the
+whole model. Internal callers may give ``(param, grad)`` pairs instead. State
 (momentum, Adam moments) is kept per element, i.e. per parameter: the
 original project shares one Adam state across all tensors; this does not.
 
@@ -33,16 +34,55 @@ import numpy as np
 
 from ..errors import ConfigError
 
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "make_optimizer", "OPTIMIZERS"]
+
 CHUNK = 65536
 
 
+def _pairs(model, who: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The (param, grad) arrays to update: a model's flat buffers, or a list of
+    pairs of same-shaped float arrays (for internal callers and tests)."""
+    if hasattr(model, "flat_params") and hasattr(model, "flat_grads"):
+        return [(model.flat_params, model.flat_grads)]
+    if isinstance(model, (list, tuple)):
+        pairs = list(model)
+        if all(isinstance(pg, (list, tuple)) and len(pg) == 2 and all(isinstance(a, np.ndarray) for a in pg)
+               and pg[0].shape == pg[1].shape and pg[0].dtype.kind == "f" for pg in pairs):
+            return [(p, g) for p, g in pairs]
+    raise ConfigError(f"{who}: expected a model (numpynets.Sequential), got {type(model).__name__}; "
+                      f"write {who}(model, lr=...)")
+
+
+def _decay_mask(model, decay_mask, weight_decay: float):
+    """Where weight decay applies. Given a model and no mask: the model's own
+    (``model.decay_mask()``: weight matrices and kernels; not biases,
+    normalisation scales and shifts, position tables), as ``numpynets
+    train`` does by default; ``decay_mask="all"`` decays every parameter.
+    Given (param, grad) pairs: the mask as given (None: everything)."""
+    if isinstance(decay_mask, str):
+        if decay_mask != "all":
+            raise ConfigError(f"decay_mask: 'all' or one boolean array per parameter buffer, got {decay_mask!r}")
+        return None
+    if decay_mask is None and weight_decay and hasattr(model, "decay_mask"):
+        return [model.decay_mask()]
+    return decay_mask
+
+
 class Optimizer:
+    """The shared machinery: ``step()`` applies one update, in place, to every
+    parameter of the model it was given, from the gradients in ``flat_grads``
+    (shapes: ``(P,)`` for a model of ``P`` values). ``lr`` may be changed
+    between steps (schedules do)."""
+
     state_names: tuple[str, ...] = ()
 
     weight_decay = 0.0
 
-    def __init__(self, pairs, lr: float, decay_mask=None):
-        self.pairs = [(p, g) for p, g in pairs]
+    def __init__(self, model, lr: float, decay_mask=None):
+        self.pairs = _pairs(model, type(self).__name__)
+        if isinstance(lr, bool) or not isinstance(lr, (int, float, np.floating, np.integer)) \
+                or not (lr > 0 and math.isfinite(lr)):
+            raise ConfigError(f"{type(self).__name__}: lr must be a number > 0, got {lr!r}")
         self.lr = float(lr)
         self.t = 0                                         # number of step() calls
         self.state = [{k: np.zeros_like(p) for k in self.state_names} for p, _ in self.pairs]
@@ -64,6 +104,7 @@ class Optimizer:
                                          tmp[:b - a], decay))
 
     def step(self) -> None:
+        """One update of every parameter from its accumulated gradient."""
         self.t += 1
         self._prepare()
         wd = self.weight_decay
@@ -91,20 +132,24 @@ def _runs(mask, size: int) -> list[tuple[int, int, bool]]:
 
 
 class SGD(Optimizer):
-    """p -= lr * (g + wd p), with optional (Nesterov) momentum:
+    """Stochastic gradient descent: ``SGD(model, lr=0.1, momentum=0.9, nesterov=True)``.
+
+    p -= lr * (g + wd p), with optional (Nesterov) momentum:
 
     v = mu v + (g + wd p);  p -= lr v            (heavy ball, PyTorch's form)
     p -= lr (g' + mu v)  with g' = g + wd p      (Nesterov)
+
+    ``p``, ``g``, ``v``: the model's flat parameters, gradients and velocity, ``(P,)``.
     """
 
-    def __init__(self, pairs, lr: float, momentum: float = 0.0, nesterov: bool = False,
+    def __init__(self, model, lr: float = 0.01, momentum: float = 0.0, nesterov: bool = False,
                  weight_decay: float = 0.0, decay_mask=None):
         if momentum < 0 or weight_decay < 0:
             raise ConfigError("SGD: momentum and weight decay must be >= 0")
         if nesterov and momentum == 0:
             raise ConfigError("SGD: Nesterov needs a momentum > 0 (add --momentum 0.9)")
         self.state_names = ("velocity",) if momentum else ()
-        super().__init__(pairs, lr, decay_mask)
+        super().__init__(model, lr, _decay_mask(model, decay_mask, weight_decay))
         self.momentum, self.nesterov, self.weight_decay = float(momentum), bool(nesterov), float(weight_decay)
 
     def _update(self, p, g, state, d, wd):
@@ -173,23 +218,26 @@ def sgd_update_reference(p, g, v, lr: float, mu: float, nesterov: bool, wd: floa
 
 
 class Adam(Optimizer):
-    """Adam (Kingma & Ba). With ``decoupled=True`` it is AdamW (Loshchilov &
-    Hutter): weight decay shrinks ``p`` directly instead of entering ``g``.
+    """Adam (Kingma & Ba): ``Adam(model, lr=1e-3, betas=(0.9, 0.999))``. With
+    ``decoupled=True`` it is AdamW (Loshchilov & Hutter): weight decay shrinks
+    ``p`` directly instead of entering ``g``.
 
     m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2
     p -= lr * (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps)
+
+    ``p``, ``g``, ``m``, ``v``: flat arrays of the model's ``P`` values, ``(P,)``.
     """
 
     state_names = ("m", "v")
 
-    def __init__(self, pairs, lr: float, betas=(0.9, 0.999), eps: float = 1e-8,
+    def __init__(self, model, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0, decoupled: bool = False, decay_mask=None):
         b1, b2 = betas
         if not (0 <= b1 < 1 and 0 <= b2 < 1):
             raise ConfigError(f"Adam: betas must be in [0, 1), got {betas}")
         if weight_decay < 0 or eps <= 0:
             raise ConfigError("Adam: weight decay must be >= 0 and eps > 0")
-        super().__init__(pairs, lr, decay_mask)
+        super().__init__(model, lr, _decay_mask(model, decay_mask, weight_decay))
         self.b1, self.b2, self.eps = float(b1), float(b2), float(eps)
         self.weight_decay, self.decoupled = float(weight_decay), bool(decoupled)
 
@@ -229,9 +277,14 @@ class Adam(Optimizer):
         p -= d
 
 
-def AdamW(pairs, lr: float, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.01,
-          decay_mask=None):
-    return Adam(pairs, lr, betas, eps, weight_decay, decoupled=True, decay_mask=decay_mask)
+class AdamW(Adam):
+    """Adam with decoupled weight decay: ``AdamW(model, lr=1e-3, weight_decay=0.01)``;
+    each step first shrinks the decayed part of ``p (P,)`` by ``1 - lr wd``,
+    then takes Adam's step."""
+
+    def __init__(self, model, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.01, decay_mask=None):
+        super().__init__(model, lr, betas, eps, weight_decay, decoupled=True, decay_mask=decay_mask)
 
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
@@ -240,8 +293,11 @@ OPTIMIZERS = ("sgd", "adam", "adamw")
 def make_optimizer(name: str, pairs, lr: float, momentum: float = 0.0, nesterov: bool = False,
                    weight_decay: float = 0.0, betas=(0.9, 0.999), eps: float = 1e-8,
                    decay_mask=None) -> Optimizer:
-    """``decay_mask``: one boolean array per pair, True where weight decay
-    applies (``[model.decay_mask()]``); None decays everything."""
+    """The optimizer ``name`` (one of :data:`OPTIMIZERS`) over ``pairs``, a model
+    or its ``(param, grad)`` pairs, with a recipe's hyperparameters.
+    ``decay_mask``: one boolean array per pair, True where weight decay
+    applies (``[model.decay_mask()]``); None decays everything given pairs,
+    and the model's own mask given a model."""
     name = name.lower()
     if name == "sgd":
         return SGD(pairs, lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay,

@@ -97,6 +97,7 @@ class Schedule:
         return lo + (lr0 - lo) * (1 + math.cos(math.pi * t / t_max)) / 2
 
     def to_dict(self) -> dict:
+        """The schedule as the dict :func:`schedule_from_dict` reads back."""
         return asdict(self)
 
 
@@ -114,7 +115,8 @@ def schedule_from_dict(d: dict) -> Schedule:
         d["kind"] = _ORIGINAL_NAMES[name]
     if "T_max" in d:
         d["t_max"] = d.pop("T_max")
-    # the original's activation fields belong to no scheduler; ignore them as it does
+    # the activation fields name the activation between layers, not a schedule: numpynets.train.run
+    # applies them (models.original_arch.config_activation); the schedule itself ignores them
     for k in ("activation_function", "leaky_relu_alpha", "elu_alpha"):
         d.pop(k, None)
     known = set(Schedule.__dataclass_fields__)
@@ -134,6 +136,7 @@ def schedule_from_dict(d: dict) -> Schedule:
 
 
 def load_schedule_config(path) -> Schedule:
+    """A schedule from a JSON file (ours, or the original project's scheduler files)."""
     d = read_json(path, "schedule config")
     try:
         return schedule_from_dict(d)

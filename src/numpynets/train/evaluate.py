@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..data.datasets import DATASETS as IMAGE_DATASETS
 from ..errors import ConfigError
 
-# what each data set feeds a model and expects from it:
-# (values per sample, output shape, loss)
-DATASETS = {"mnist": (784, (10,), "softmax_cross_entropy"), "xor": (2, (1,), "mse")}
+# what each data set feeds a model and expects from it: (values per sample,
+# output shape, loss); the image data sets' from their registry entries
+DATASETS = {**{name: (int(np.prod(ds.sample_shape)), (len(ds.classes),), "softmax_cross_entropy")
+               for name, ds in IMAGE_DATASETS.items()},
+            "xor": (2, (1,), "mse")}
 
 
 def check_fits_dataset(model, dataset: str, name: str = "the model") -> None:
@@ -22,6 +25,7 @@ def check_fits_dataset(model, dataset: str, name: str = "the model") -> None:
     if dataset not in DATASETS:
         return
     n_in, out, loss = DATASETS[dataset]
+    dataset = IMAGE_DATASETS[dataset].title if dataset in IMAGE_DATASETS else dataset
     takes = int(np.prod(model.input_shape))
     if takes != n_in or tuple(model.output_shape) != out or model.loss_name != loss:
         raise ConfigError(f"{name}: takes {tuple(model.input_shape)}, gives {tuple(model.output_shape)} with "
@@ -58,11 +62,32 @@ def evaluate(model, x: np.ndarray, y: np.ndarray, batch_size: int = 1000) -> dic
     return result
 
 
-def per_class_table(per_class: dict) -> str:
-    lines = ["class  correct  total  accuracy"]
+def accuracy(model, data, batch_size: int = 1000) -> float:
+    """The fraction of ``data`` that ``model`` gets right, in [0, 1] (``nan``
+    for no samples): ``data`` is a data set from
+    :func:`numpynets.data.load` or an ``(x, y)`` pair, ``x (N, *input_shape)``,
+    ``y (N,)`` class indices (or targets shaped like the output, for MSE
+    models: right when every output is on the target's side of 0.5).
+    Published as ``numpynets.evaluate``."""
+    from ..data.api import _arrays
+
+    x, y = _arrays(data, "evaluate")
+    if not hasattr(model, "forward") or not hasattr(model, "predictions"):
+        raise ConfigError(f"evaluate: expected a model (numpynets.Sequential), got {type(model).__name__}")
+    result = evaluate(model, x, y, batch_size)
+    return result["correct"] / result["n"] if result["n"] else float("nan")
+
+
+def per_class_table(per_class: dict, names: list[str] | None = None) -> str:
+    """The per-class table; with ``names`` (the data set's class names,
+    when they are more than the digits) a column of names follows the label."""
+    named = names is not None and any(n != str(i) for i, n in enumerate(names))
+    width = max((len(n) for n in names), default=4) if named else 0
+    lines = ["class  " + (f"{'name':<{width}}  " if named else "") + "correct  total  accuracy"]
     for c, (ok, tot) in per_class.items():
         acc = 100.0 * ok / tot if tot else float("nan")
-        lines.append(f"{c:>5}  {ok:>7}  {tot:>5}  {acc:7.2f}%")
+        label = f"{names[c]:<{width}}  " if named else ""
+        lines.append(f"{c:>5}  {label}{ok:>7}  {tot:>5}  {acc:7.2f}%")
     return "\n".join(lines)
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import time
 from pathlib import Path
 
 from ..errors import NumpynetsError
@@ -15,49 +14,73 @@ LOG_COLUMNS = ["epoch", "train_loss", "train_accuracy", "val_loss", "val_accurac
                "learning_rate", "epoch_seconds"]
 
 
-def make_run_dir(out: str | None, model_name: str, root: str = "runs") -> Path:
-    """``out`` exactly if given (it must not already hold a run), else
-    ``runs/<model>-<timestamp>`` (with a suffix if that exists)."""
-    if out:
-        path = Path(out)
-        if (path / "log.csv").exists() or (path / "model.safetensors").exists():
-            raise NumpynetsError(f"{path}: already holds a run; choose another --out or delete it")
-    else:
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        path = Path(root) / f"{model_name}-{stamp}"
-        i = 1
-        while path.exists():
-            i += 1
-            path = Path(root) / f"{model_name}-{stamp}-{i}"
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise NumpynetsError(f"{path}: cannot write the run folder ({exc.strerror}); "
-                             "choose another with --out") from None
-    return path
-
-
 class RunLog:
     """CSV log with the columns of :data:`LOG_COLUMNS`, flushed every row so a
-    run that stops (or is stopped) keeps every finished epoch."""
+    run that stops (or is stopped) keeps every finished epoch.
 
-    def __init__(self, path: Path):
-        self.path = path
-        self.f = open(path, "w", newline="", encoding="utf-8")
-        self.writer = csv.writer(self.f)
-        self.writer.writerow(LOG_COLUMNS)
-        self.f.flush()
+    ``keep_epochs=k`` continues an existing log (a resume): the rows of
+    epochs after ``k`` and a cut-off last line (a hard stop mid-write) are
+    dropped first, atomically. A row that cannot be written (disk full, the
+    folder gone) is cut off again and raises a one-line error."""
+
+    def __init__(self, path: Path, keep_epochs: int | None = None):
+        self.path = Path(path)
+        if keep_epochs is None:
+            self.f = open(self.path, "w", newline="", encoding="utf-8")
+            self.writer = csv.writer(self.f)
+            self._guarded(lambda: self.writer.writerow(LOG_COLUMNS))
+        else:
+            _truncate_log(self.path, keep_epochs)
+            self.f = open(self.path, "a", newline="", encoding="utf-8")
+            self.writer = csv.writer(self.f)
 
     def write(self, row: dict) -> None:
-        self.writer.writerow([_fmt(row.get(c)) for c in LOG_COLUMNS])
-        self.f.flush()
-        os.fsync(self.f.fileno())
+        self._guarded(lambda: self.writer.writerow([_fmt(row.get(c)) for c in LOG_COLUMNS]))
+
+    def _guarded(self, write) -> None:
+        pos = self.f.tell()
+        try:
+            write()
+            self.f.flush()
+            os.fsync(self.f.fileno())
+        except OSError as exc:
+            try:                                           # no half row left behind
+                self.f.seek(pos)
+                self.f.truncate()
+            except OSError:
+                pass
+            raise NumpynetsError(f"{self.path}: cannot write the log ({exc.strerror or exc}); "
+                                 "free some space or fix the folder's permissions") from None
 
     def close(self) -> None:
-        self.f.close()
+        try:
+            self.f.close()
+        except OSError:
+            pass
+
+
+def _truncate_log(path: Path, keep_epochs: int) -> None:
+    """Keep the header and the complete rows of epochs 1..keep_epochs."""
+    from ..atomic import write_bytes_atomically
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        text = ""
+    except (OSError, UnicodeDecodeError) as exc:
+        raise NumpynetsError(f"{path}: cannot read the run's log ({exc}); it cannot be resumed") from None
+    lines = text.split("\n")
+    kept = [",".join(LOG_COLUMNS)]
+    for line in lines[1:-1]:                               # lines[-1]: after the last newline (or a cut row)
+        cells = line.split(",")
+        if len(cells) == len(LOG_COLUMNS) and cells[0].isdigit() and int(cells[0]) <= keep_epochs:
+            kept.append(line.rstrip("\r"))
+    data = ("\r\n".join(kept) + "\r\n").encode("utf-8")
+    try:
+        write_bytes_atomically(path, data)
+    except OSError as exc:
+        raise NumpynetsError(f"{path}: cannot write the log ({exc.strerror or exc}); "
+                             "free some space or fix the folder's permissions") from None
 
 
 def _fmt(v) -> str:

@@ -1,0 +1,250 @@
+"""Augmentation: the batched resampler against its slow per-pixel twin, the
+geometry of each transform, seeding and exact resume, the strength checks
+(the CLI's one-line errors), bit-identical augmented runs, and augmentation
+off in every ``original`` recipe."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from fake_mnist import write_fake_mnist
+
+from numpynets.data.augment import (AugmentConfig, Augmenter, augment_rng, resample, resample_reference,
+                                    sample_coordinates)
+from numpynets.errors import ConfigError
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_resample_matches_the_per_pixel_twin(seed):
+    rng = np.random.default_rng(seed)
+    n, c, h, w = rng.integers(1, 4), rng.integers(1, 3), rng.integers(3, 12), rng.integers(3, 12)
+    x = rng.random((n, c, h, w))                                       # (N, C, H, W) float64
+    # coordinates inside, on the edges and far outside the image
+    rows = rng.uniform(-4, h + 3, (n, h, w))
+    cols = rng.uniform(-4, w + 3, (n, h, w))
+    rows[0, 0, :] = np.arange(w) % h                                   # exact integers (weights 0 and 1)
+    np.testing.assert_allclose(resample(x, rows, cols), resample_reference(x, rows, cols), atol=1e-12)
+
+
+def test_zero_strengths_are_the_identity_and_the_input_is_untouched():
+    x = np.random.default_rng(0).random((5, 28, 28)).astype(np.float32)
+    before = x.copy()
+    out = Augmenter(AugmentConfig(0, 0, 0, 0, 0), 1)(x)
+    assert out.dtype == np.float32 and out.shape == x.shape
+    assert np.array_equal(out, x) and out is not x
+    out = Augmenter(None, 1)(x)                                          # the defaults change the images
+    assert np.array_equal(x, before) and not np.array_equal(out, x)
+
+
+def test_channels_share_one_transform():
+    x = np.random.default_rng(1).random((3, 1, 28, 28)).astype(np.float32)
+    two = np.concatenate([x, x], axis=1)                                 # (3, 2, 28, 28)
+    out = Augmenter(AugmentConfig(shift=3, rotate=30, scale=0.2, shear=10, elastic=2), 5)(two)
+    assert out.shape == (3, 2, 28, 28) and np.array_equal(out[:, 0], out[:, 1])
+
+
+def _offsets(cfg, n=64, h=28, w=28, seed=0):
+    rows, cols = sample_coordinates(np.random.default_rng(seed), cfg, n, h, w)
+    py, px = np.meshgrid(np.arange(h) - (h - 1) / 2, np.arange(w) - (w - 1) / 2, indexing="ij")
+    qy, qx = rows - (h - 1) / 2, cols - (w - 1) / 2                      # (n, h, w) around the centre
+    return py, px, qy, qx
+
+
+def test_shift_moves_every_pixel_by_one_vector_within_the_strength():
+    py, px, qy, qx = _offsets(AugmentConfig(shift=3, rotate=0, scale=0))
+    dy, dx = qy - py, qx - px                                            # (n, h, w)
+    assert np.allclose(dy, dy[:, :1, :1]) and np.allclose(dx, dx[:, :1, :1])
+    assert np.abs(dy).max() <= 3 and np.abs(dx).max() <= 3 and np.abs(dy).max() > 2
+
+
+def test_rotation_keeps_distances_from_the_centre_and_stays_within_the_angle():
+    py, px, qy, qx = _offsets(AugmentConfig(shift=0, rotate=20, scale=0))
+    assert np.allclose(np.hypot(qy, qx), np.hypot(py, px))
+    angle = np.degrees(np.arctan2(qx * py - qy * px, qy * py + qx * px))   # signed angle p -> q
+    ring = np.hypot(py, px) > 3
+    assert np.abs(angle[:, ring]).max() <= 20 + 1e-9 and np.abs(angle[:, ring]).max() > 15
+
+
+def test_scale_is_radial_within_the_range():
+    py, px, qy, qx = _offsets(AugmentConfig(shift=0, rotate=0, scale=0.2))
+    ring = np.hypot(py, px) > 3
+    ratio = np.hypot(qy, qx)[:, ring] / np.hypot(py, px)[ring]          # 1 / zoom
+    assert np.allclose(ratio, ratio[:, :1])                               # one zoom per image
+    assert ratio.min() >= 1 / 1.2 - 1e-9 and ratio.max() <= 1 / 0.8 + 1e-9
+    assert np.allclose(qy * px, qx * py)                                  # same direction
+
+
+def test_elastic_displacements_are_bounded_and_smooth():
+    cfg = AugmentConfig(shift=0, rotate=0, scale=0, elastic=2.0)
+    py, px, qy, qx = _offsets(cfg)
+    dy, dx = qy - py, qx - px
+    assert np.abs(dy).max() <= 2 and np.abs(dx).max() <= 2 and np.abs(dy).max() > 1
+    assert np.abs(np.diff(dy, axis=1)).max() < 1.0                        # neighbours move together
+
+
+def test_same_seed_same_batches_and_state_resumes_exactly():
+    x = np.random.default_rng(2).random((16, 28, 28)).astype(np.float32)
+    a, b = Augmenter(None, augment_rng(7)), Augmenter(None, augment_rng(7))
+    assert np.array_equal(a(x), b(x))
+    assert not np.array_equal(a(x), Augmenter(None, augment_rng(8))(x))
+    saved = a.state()
+    first = [a(x) for _ in range(3)]
+    c = Augmenter(None, 0)
+    c.set_state(saved)
+    assert all(np.array_equal(f, c(x)) for f in first)
+
+
+def test_augment_stream_leaves_the_init_and_shuffle_streams_alone():
+    from numpynets.train import seeds
+
+    init, shuffle = seeds(3)
+    ss = np.random.SeedSequence(3).spawn(3)
+    assert init.random() == np.random.default_rng(ss[0]).random()
+    assert shuffle.random() == np.random.default_rng(ss[1]).random()
+    assert augment_rng(3).random() == np.random.default_rng(ss[2]).random()
+
+
+@pytest.mark.parametrize("field, value, words", [
+    ("shift", -1.0, ">= 0"), ("rotate", 181.0, "at most 180"), ("rotate", -5.0, ">= 0"),
+    ("scale", 1.0, "at most 0.9"), ("shear", 60.0, "at most 45"), ("elastic", float("nan"), "a number"),
+    ("shift", 15.0, "at most 14"),
+])
+def test_absurd_strengths_refused(field, value, words):
+    with pytest.raises(ConfigError, match=f"--augment-{field}") as e:
+        AugmentConfig(**{field: value})
+    assert words in str(e.value) and "\n" not in str(e.value)
+
+
+def test_unknown_augment_field_refused():
+    with pytest.raises(ConfigError, match="unknown field.*twist"):
+        AugmentConfig.from_dict({"twist": 3})
+
+
+def test_original_recipes_do_not_augment():
+    from numpynets.models import MODELS
+
+    originals = [(name, spec.recipes["original"]) for name, spec in MODELS.items() if "original" in spec.recipes]
+    assert len(originals) >= 4
+    assert all(r.augment is None for _, r in originals)
+    assert MODELS["convnet"].recipes["default"].augment is not None
+
+
+# -- the command line ---------------------------------------------------------------
+
+@pytest.fixture
+def fake_dir(tmp_path):
+    write_fake_mnist(tmp_path / "data", n_train=120, n_test=30)
+    return tmp_path / "data"
+
+
+def cli(capsys, *argv):
+    from numpynets.cli import main
+
+    rc = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+@pytest.mark.parametrize("flags, words", [
+    (["--augment-rotate", "200"], "--augment-rotate 200 is absurd: at most 180 degrees"),
+    (["--augment", "--augment-shift", "-1"], "--augment-shift must be >= 0"),
+    (["--augment-scale", "2"], "--augment-scale 2 is absurd"),
+    (["--no-augment", "--augment-shift", "1"], "--no-augment with augmentation strengths"),
+    (["--augment"], "the xor data set has none"),
+])
+def test_cli_bad_strengths_one_line_exit_2_nothing_written(capsys, tmp_path, fake_dir, flags, words, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    model = "xor" if words.endswith("has none") else "cnn"
+    rc, out, err = cli(capsys, "train", model, "--data-dir", fake_dir, "--no-verify", "--threads", "1",
+                       "--no-progress", *flags)
+    assert rc == 2 and err.count("\n") == 1 and words in err and "Traceback" not in err, err
+    assert not (tmp_path / "runs").exists()
+
+
+def _train(capsys, fake_dir, out, *flags):
+    from safetensors.numpy import load_file
+
+    rc, stdout, err = cli(capsys, "train", "cnn", "--data-dir", fake_dir, "--no-verify", "--threads", "1",
+                          "--no-progress", "--epochs", "1", "--out", out, *flags)
+    assert rc == 0, err
+    return load_file(str(out / "model.safetensors"))
+
+
+def test_augmented_runs_are_bit_identical_per_seed(capsys, tmp_path, fake_dir):
+    import json
+
+    a = _train(capsys, fake_dir, tmp_path / "a", "--augment", "--seed", "4")
+    b = _train(capsys, fake_dir, tmp_path / "b", "--augment", "--seed", "4")
+    c = _train(capsys, fake_dir, tmp_path / "c", "--seed", "4")                 # no augmentation
+    d = _train(capsys, fake_dir, tmp_path / "d", "--augment", "--seed", "5")
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+    assert not all(np.array_equal(a[k], c[k]) for k in a)
+    assert not all(np.array_equal(a[k], d[k]) for k in a)
+    config = json.loads((tmp_path / "a" / "config.json").read_text())
+    assert config["recipe"]["augment"] == AugmentConfig().to_dict()
+    assert json.loads((tmp_path / "c" / "config.json").read_text())["recipe"]["augment"] is None
+
+
+def test_strength_flags_imply_augment_and_start_from_the_defaults(capsys, tmp_path, fake_dir):
+    import json
+
+    _train(capsys, fake_dir, tmp_path / "a", "--augment-rotate", "25", "--augment-elastic", "1.5")
+    aug = json.loads((tmp_path / "a" / "config.json").read_text())["recipe"]["augment"]
+    assert aug == {**AugmentConfig().to_dict(), "rotate": 25.0, "elastic": 1.5}
+
+
+def test_show_augment_writes_the_grid(capsys, tmp_path, fake_dir):
+    from PIL import Image
+
+    out = tmp_path / "aug.png"
+    rc, stdout, err = cli(capsys, "data", "--show-augment", "-o", out, "--data-dir", fake_dir, "--no-verify",
+                          "--images", "3", "--versions", "4")
+    assert rc == 0, err
+    assert "3 MNIST test images, each with 4 augmented versions" in stdout
+    assert Image.open(out).size[0] > 300
+    rc, _, err = cli(capsys, "data", "--show-augment", "-o", tmp_path / "x.png", "--data-dir", fake_dir,
+                     "--no-verify", "--augment-rotate", "-3")
+    assert rc == 2 and "--augment-rotate must be >= 0" in err and not (tmp_path / "x.png").exists()
+
+
+def test_whole_pixel_shifts_are_exact_crops_within_the_strength():
+    rng = np.random.default_rng(3)
+    x = rng.random((40, 1, 10, 12)).astype(np.float32)
+    aug = Augmenter(AugmentConfig(shift=2, rotate=0, scale=0), 9)
+    out = aug(x)
+    assert out.shape == x.shape and out.dtype == np.float32
+    seen = set()
+    for n in range(len(x)):                                # each image is x shifted by one (dy, dx)
+        pad = np.pad(x[n, 0], 2)
+        matches = [(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)
+                   if np.array_equal(out[n, 0], pad[2 - dy:2 - dy + 10, 2 - dx:2 - dx + 12])]
+        assert len(matches) == 1
+        seen.add(matches[0])
+    assert len(seen) > 10                                  # the shifts vary
+    # the same seed, the same shifts
+    again = Augmenter(AugmentConfig(shift=2, rotate=0, scale=0), 9)
+    assert np.array_equal(again(x), out)
+
+
+def test_resume_of_an_augmented_run_is_bit_identical(capsys, tmp_path, fake_dir, monkeypatch):
+    """The augmentation generator is part of the checkpoint: a run stopped
+    by Ctrl-C in epoch 2 and resumed ends with the weights of the run that
+    was never stopped."""
+    from test_resume import assert_same_tensors, interrupt_at_step
+
+    _train(capsys, fake_dir, tmp_path / "whole", "--augment", "--seed", "2", "--epochs", "3")
+    with monkeypatch.context() as m:
+        interrupt_at_step(m, 7 + 2)                      # 108 images, batch 16: 7 steps per epoch
+        rc, out, err = cli(capsys, "train", "cnn", "--data-dir", fake_dir, "--no-verify", "--threads", "1",
+                           "--no-progress", "--epochs", "3", "--out", tmp_path / "cut", "--augment", "--seed", "2")
+        assert rc == 130, err
+    rc, out, err = cli(capsys, "train", "--resume", tmp_path / "cut", "--no-progress", "--data-dir", fake_dir,
+                       "--no-verify")
+    assert rc == 0 and "resuming" in out, err
+    assert_same_tensors(tmp_path / "whole" / "model.safetensors", tmp_path / "cut" / "model.safetensors")
+    # the generator's state is what the checkpoint holds for it
+    import json
+
+    from test_resume import load_meta
+    ckpt = json.loads(load_meta(tmp_path / "cut" / "checkpoint.safetensors")["training"])
+    assert ckpt["state"]["augment"]["bit_generator"]["bit_generator"] == "PCG64"
