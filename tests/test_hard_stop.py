@@ -32,6 +32,7 @@ from safetensors.numpy import load_file
 ROOT = Path(__file__).resolve().parent.parent
 RUNS, KILLS = 3, 3                     # runs x kills; each run then finishes by a last resume
 FLAGS = ["--limit", "3000", "--hidden", "128", "--epochs", "5"]
+RUN_SECONDS: list[float] = []
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="signals and rlimits as on Linux")
 
 
@@ -51,22 +52,35 @@ def start(cmd, **kw):
     return subprocess.Popen(cmd, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
 
 
-def kill_sometime(proc, run: Path, rng: random.Random, mode: str) -> str | None:
-    """SIGKILL ``proc``: at a random moment of its life ("random"), at a
-    random moment once it trains ("training": config.json written, the data
-    loaded), or as soon as a checkpoint write is under way ("checkpoint").
+def log_rows(run: Path) -> int:
+    try:
+        return max(0, len((run / "log.csv").read_text().splitlines()) - 1)
+    except OSError:
+        return 0
+
+
+def kill_sometime(proc, run: Path, rng: random.Random, mode: str, run_seconds: float) -> str | None:
+    """SIGKILL ``proc``: at a random moment of its life ("random", within the
+    time an uninterrupted run takes on this machine), in the middle of a
+    random epoch still to come ("training": once the log holds that many
+    rows, a few milliseconds later), or as soon as a checkpoint write is
+    under way ("checkpoint"). The moments are relative to the run's own
+    progress, so kills land mid-run on a fast machine as on a slow one.
     Returns where the kill landed, or None if the run ended first."""
     t0 = time.monotonic()
-    deadline = t0 + rng.uniform(0.2, 3.0) if mode == "random" else t0 + 120
+    deadline = t0 + rng.uniform(0.05, 0.95) * run_seconds if mode == "random" else t0 + 120
+    epochs = int(FLAGS[FLAGS.index("--epochs") + 1])
+    target = rng.randrange(log_rows(run), epochs) if mode == "training" else None
     while proc.poll() is None:
         now = time.monotonic()
         if mode == "checkpoint" and any(run.glob(".checkpoint.safetensors.*.part")):
             break
-        if mode == "training" and deadline == t0 + 120 and (run / "config.json").exists():
-            deadline = now + rng.uniform(0.0, 0.6)
+        if mode == "training" and deadline == t0 + 120 and (run / "config.json").exists() \
+                and log_rows(run) >= target:
+            deadline = now + rng.uniform(0.0, 0.01)
         if now > deadline:
             break
-        time.sleep(0.0005 if mode == "checkpoint" else 0.005)
+        time.sleep(0.0005 if mode in ("checkpoint", "training") else 0.005)
     writing = any(run.glob(".checkpoint.safetensors.*.part"))
     if proc.poll() is not None:
         return None
@@ -107,7 +121,9 @@ def same_tensors(a: Path, b: Path) -> bool:
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory, mnist_path):
     out = tmp_path_factory.mktemp("ref") / "run"
+    t0 = time.monotonic()
     p = subprocess.run(command(out, mnist_path), env=env(), capture_output=True, text=True, timeout=300)
+    RUN_SECONDS.append(time.monotonic() - t0)          # how long a whole run takes here, for the random kills
     assert p.returncode == 0, p.stderr
     return out
 
@@ -128,7 +144,7 @@ def test_sigkill_at_random_moments(tmp_path, mnist_path, reference, test_images)
         for mode in ("training", "checkpoint", "random")[:KILLS]:
             resumable = (run / "checkpoint.safetensors").exists()
             proc = start(command(run, mnist_path, resume=resumable))
-            landed.append(kill_sometime(proc, run, rng, mode))
+            landed.append(kill_sometime(proc, run, rng, mode, RUN_SECONDS[0]))
             check_folder(run, *test_images)
         if (run / "checkpoint.safetensors").exists():
             p = subprocess.run(command(run, mnist_path, resume=True), env=env(), capture_output=True, text=True,
