@@ -125,7 +125,9 @@ def test_page_links_to_its_code_and_its_gradient_check(kind):
         resolved = (page.parent / target.split("#")[0]).resolve()
         assert resolved.exists(), f"{page.name}: link [{label}]({target}) points at nothing"
         targets.add(resolved)
-    code = Path(inspect.getsourcefile(registered()[kind])).resolve()
+    # the file in this checkout that defines it (CI installs the package, so the
+    # imported module may live in site-packages, not under src/)
+    code = (ROOT / "src" / Path(*registered()[kind].__module__.split("."))).with_suffix(".py").resolve()
     assert code in targets, f"{page.name} should link to the code, {code.relative_to(ROOT)}"
     checks = [(path, name) for path, name in gradcheck_tests().get(kind, []) if path.resolve() in targets]
     assert checks, f"{page.name} should link to the test file that holds {kind!r}'s gradient check"
