@@ -50,24 +50,11 @@ def run_fuzz(examples: int) -> int:
 # -- hostile files ------------------------------------------------------------------
 
 def _model_file(path: Path, arch_edit=None, meta_edit=None) -> None:
-    sys.path.insert(0, str(ROOT / "src"))
-    import numpy as np
-    from safetensors.numpy import save_file
+    """The tests' real-but-edited model file (tests/test_hostile_inputs.py)."""
+    sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests")]
+    from test_hostile_inputs import tiny_model_file
 
-    from numpynets.io.native import FORMAT, FORMAT_VERSION
-    from numpynets.models import mlp
-    from numpynets.models.registry import build
-
-    model = build(mlp.architecture(hidden=4), seed=0)
-    arch = model.architecture()
-    arch.update(name="mlp", dataset="mnist")
-    if arch_edit:
-        arch_edit(arch)
-    meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "architecture": json.dumps(arch),
-            "recipe": "{}", "metrics": "{}"}
-    if meta_edit:
-        meta_edit(meta)
-    save_file({n: np.ascontiguousarray(p) for n, p, _ in model.named_parameters()}, str(path), metadata=meta)
+    tiny_model_file(path, arch_edit, meta_edit)
 
 
 def hostile_files(d: Path) -> list[tuple[str, Path, str]]:
