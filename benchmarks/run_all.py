@@ -49,6 +49,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "src"))
 
 from common import gemm_peak_gflops, machine, torch_pass  # noqa: E402
+from bench_cnn import torch_optimizer  # noqa: E402
 
 EPOCH_SAMPLES = 54_000
 SECTIONS = ("attention", "mlp", "cnn", "threads", "fast")
@@ -129,14 +130,6 @@ def torch_mlp(torch, recipe):
                 torch.nn.init.xavier_uniform_(layer.weight)
             torch.nn.init.zeros_(layer.bias)
     return m
-
-
-def torch_optimizer(torch, model, recipe):
-    if recipe.optimizer == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
-                               nesterov=recipe.nesterov, weight_decay=recipe.weight_decay)
-    cls = torch.optim.AdamW if recipe.optimizer == "adamw" else torch.optim.Adam
-    return cls(model.parameters(), lr=recipe.lr, betas=recipe.betas, weight_decay=recipe.weight_decay)
 
 
 def torch_pass_for(torch, model_name: str, recipe_name: str, data, seed: int) -> float:
