@@ -33,17 +33,18 @@ arrays cost as much as those matmuls, so there are as few as possible:
 
 * the ``1/sqrt(E)`` is folded into the query columns of the fused matrix,
   so the scores are never rescaled;
-* the softmax keeps its numerators ``e = exp(s - m)`` (``m`` the largest
-  score of each (T, T) matrix, so ``e <= 1``) and the row factors
-  ``z = 1 / sum_j e_j`` apart (``a = z e``, see :func:`softmax_parts`), and
-  every multiplication by ``z`` happens on a (T, E) array instead of a
-  (T, T) one: ``y = z (e v)``, ``dv = e^T (z dy)``, and with
-  ``ds' = e (da - r)``, ``r = z sum_j da_j e_j``, the score gradient is
-  ``ds = z ds'``, so ``dq = z (ds' k)`` and ``dk = ds'^T (z q)``;
+* the softmax shifts its scores only when they leave [-32, 32] (see
+  :func:`softmax_parts`), and normalises its numerators in place,
+  ``a = z e`` with ``z = 1 / sum_j e_j``: one pass over the (T, T) array,
+  after which the backward is the formulas above as written;
 * ``r = sum_j da_j a_j = sum_j (dy . v_j) a_j = dy . y`` (FlashAttention's
   trick): when ``E < T`` it is a row-wise dot over the (T, E) output and its
   gradient instead of a pass over two (T, T) arrays. The forward keeps its
-  output ``y`` for this (layers never change their input in place).
+  output ``y`` for this (layers never change their input in place);
+* the passes over the (T, T) arrays run on chunks of samples that fit in
+  the L2 cache (``CHUNK_BYTES``), and a training step reuses the layer's
+  buffers for ``qkv``, the weights and the gradients instead of
+  allocating them anew.
 
 The parameters stay separate and named as in the original (``Wq, bq, Wk, bk,
 Wv, bv``, each ``[in][out]``), so its file maps onto ours in order.
@@ -92,6 +93,7 @@ class SelfAttention(Layer):
             self._add_param(f"b{m}", (self.dim,))
         self.keep_attention = False
         self.last_attention: np.ndarray | None = None
+        self._bufs: dict | None = None                    # training buffers, see _buffers
 
     def config(self):
         cfg = {"type": self.kind, "dim": self.dim, "heads": self.heads, "init": self.init}
@@ -119,49 +121,82 @@ class SelfAttention(Layer):
         b = np.concatenate((p["bq"] * c, p["bk"], p["bv"]))          # (3D,)
         return W, b
 
+    def _chunk(self, T: int, itemsize: int) -> int:
+        """Samples per pass of the softmax loop: as many as keep one chunk
+        of the (N, H, T, T) weights within ``CHUNK_BYTES``, so that the
+        scores, their ``exp``, the row sums, the normalisation and ``a v``
+        (and in backward ``da``, ``ds`` and their products) find it in the
+        L2 cache instead of streaming the whole array through memory at
+        every pass."""
+        return max(1, CHUNK_BYTES // (self.heads * T * T * itemsize))
+
+    def _buffers(self, N: int, T: int, dtype, c: int) -> dict:
+        """Reused arrays for training steps (one allocation per run, as
+        :class:`Conv2D` does): ``qkv`` (N*T, 3D), the weights ``a``
+        (N, H, T, T), the gradient buffer ``dqkv`` (N, T, 3, H, E) and a
+        chunk of score gradients ``ds``. Sized for the largest batch seen;
+        a smaller (last) batch uses the leading part of each. ``c``: the
+        samples per chunk."""
+        D, H = self.dim, self.heads
+        b = self._bufs
+        if b is None or b["T"] != T or b["dtype"] != dtype or b["N"] < N or b["c"] != c:
+            b = self._bufs = {"N": N, "T": T, "dtype": dtype, "c": c,
+                              "qkv": np.empty((N * T, 3 * D), dtype), "a": np.empty((N, H, T, T), dtype),
+                              "dqkv": np.empty((N, T, 3, H, D // H), dtype), "ds": np.empty((min(c, N), H, T, T), dtype)}
+        return b
+
     def forward(self, x, training=False):                 # x: (N, T, D)
         N, T, D = x.shape
         H, E = self.heads, D // self.heads
         W, b = self._fused()
-        qkv = x.reshape(N * T, D) @ W                     # (N*T, 3D): all projections, one GEMM
-        qkv += b
+        # buffers only for training forwards that keep nothing: an evaluation
+        # forward between a training forward and its backward, or weights kept
+        # for a map, must not be overwritten by the next step
+        c = self._chunk(T, x.dtype.itemsize)
+        buf = self._buffers(N, T, x.dtype, c) if training and not self.keep_attention else None
+        qkv = np.matmul(x.reshape(N * T, D), W, out=None if buf is None else buf["qkv"][:N * T])
+        qkv += b                                          # (N*T, 3D): all projections, one GEMM
         qkv5 = qkv.reshape(N, T, 3, H, E)
         q = qkv5[:, :, 0].transpose(0, 2, 1, 3)           # (N, H, T, E), already / sqrt(E)
         k = qkv5[:, :, 1].transpose(0, 2, 1, 3)           # (N, H, T, E)
         v = qkv5[:, :, 2].transpose(0, 2, 1, 3)           # (N, H, T, E)
-        e = q @ k.transpose(0, 1, 3, 2)                   # (N, H, T, T) scores s = q k^T / sqrt(E)
-        z = softmax_parts(e, q, k)                        # e = exp(s) in place; z (N, H, T, 1): a = z e
-        y = np.empty((N, T, H, E), dtype=e.dtype)
+        a = np.empty((N, H, T, T), dtype=x.dtype) if buf is None else buf["a"][:N]
+        y = np.empty((N, T, H, E), dtype=x.dtype)
         y4 = y.transpose(0, 2, 1, 3)                      # (N, H, T, E) view of y
-        np.matmul(e, v, out=y4)                           # e v
-        y4 *= z                                           # y = a v = z (e v)
-        self.x, self.W, self.q, self.k, self.v, self.e, self.z, self.y = x, W, q, k, v, e, z, y
+        for lo in range(0, N, c):                         # a chunk of samples at a time, in cache
+            n = slice(lo, lo + c)
+            s = a[n]                                      # (c, H, T, T)
+            np.matmul(q[n], k[n].transpose(0, 1, 3, 2), out=s)      # scores s = q k^T / sqrt(E)
+            s *= softmax_parts(s, q[n], k[n])             # a = z e: the weights, in place
+            np.matmul(s, v[n], out=y4[n])                 # y = a v
+        self.x, self.W, self.q, self.k, self.v, self.a, self.y = x, W, q, k, v, a, y
+        self._buf, self._c = buf, c
         if self.keep_attention:
-            self.last_attention = e * z                   # (N, H, T, T) weights, rows sum to 1
+            self.last_attention = a                       # (N, H, T, T) weights, rows sum to 1
         return y.reshape(N, T, D)                         # heads side by side
 
     def backward(self, dy):                               # dy: (N, T, D)
-        x, W, q, k, v, e, z = self.x, self.W, self.q, self.k, self.v, self.e, self.z
+        x, W, q, k, v, a, buf, c = self.x, self.W, self.q, self.k, self.v, self.a, self._buf, self._c
         N, T, D = x.shape
         H, E = self.heads, D // self.heads
         dy4 = dy.reshape(N, T, H, E).transpose(0, 2, 1, 3)          # (N, H, T, E)
-        dqkv = np.empty((N, T, 3, H, E), dtype=dy.dtype)             # dq, dk, dv side by side
+        dqkv = np.empty((N, T, 3, H, E), dtype=dy.dtype) if buf is None else buf["dqkv"][:N]
         dq, dk, dv = (dqkv[:, :, i].transpose(0, 2, 1, 3) for i in range(3))   # (N, H, T, E) views
-        # y = a v with a = z e
-        ds = dy4 @ v.transpose(0, 1, 3, 2)                # (N, H, T, T) da = dy v^T
-        np.matmul(e.transpose(0, 1, 3, 2), dy4 * z, out=dv)          # dv = a^T dy = e^T (z dy)
-        # a = softmax(s):  ds = a (da - r),  r = sum_j da_j a_j = z sum_j da_j e_j
-        if E < T:                                         # r = sum_j (dy . v_j) a_j = dy . y: (T, E) work
-            r = dot_last(dy.reshape(N, T, H, E), self.y)  # (N, T, H, 1)
-            r = r.transpose(0, 2, 1, 3)                   # (N, H, T, 1)
-        else:                                             # a (T, T) pass is the smaller one
-            r = dot_last(ds, e) * z                       # (N, H, T, 1)
-        ds -= r                                           # (N, H, T, T) da - r
-        ds *= e                                           # ds' = e (da - r);  ds = z ds'
-        # s = q' k^T with q' = q / sqrt(E) (the scale lives in the fused Wq columns)
-        np.matmul(ds, k, out=dq)
-        dq *= z                                           # dL/dq' = ds k = z (ds' k)
-        np.matmul(ds.transpose(0, 1, 3, 2), q * z, out=dk)           # dk = ds^T q' = ds'^T (z q')
+        ds_all = np.empty((min(c, N), H, T, T), dtype=dy.dtype) if buf is None else buf["ds"]
+        # softmax:  ds = a (da - r),  r = sum_j da_j a_j = sum_j (dy . v_j) a_j = dy . y
+        if E < T:                                         # a row-wise dot over (T, E) arrays
+            r_all = dot_last(dy.reshape(N, T, H, E), self.y).transpose(0, 2, 1, 3)   # (N, H, T, 1)
+        for lo in range(0, N, c):
+            n = slice(lo, lo + c)
+            an = a[n]                                     # (c, H, T, T)
+            ds = ds_all[:an.shape[0]]
+            np.matmul(dy4[n], v[n].transpose(0, 1, 3, 2), out=ds)   # da = dy v^T   (y = a v)
+            np.matmul(an.transpose(0, 1, 3, 2), dy4[n], out=dv[n])  # dv = a^T dy
+            ds -= r_all[n] if E < T else dot_last(ds, an)          # da - r: (T, T) pass when E >= T
+            ds *= an                                      # ds = a (da - r)
+            # s = q' k^T with q' = q / sqrt(E) (the scale lives in the fused Wq columns)
+            np.matmul(ds, k[n], out=dq[n])                # dL/dq' = ds k
+            np.matmul(ds.transpose(0, 1, 3, 2), q[n], out=dk[n])    # dk = ds^T q'
         # [q' k v] = x W + b
         d2 = dqkv.reshape(N * T, 3 * D)                   # (N*T, 3D)
         dW = x.reshape(N * T, D).T @ d2                   # (D, 3D)
@@ -178,9 +213,14 @@ class SelfAttention(Layer):
         return (d2 @ W.T).reshape(N, T, D)                # (N, T, D)
 
 
-# A row whose exponentials (after the shift by its matrix's largest score)
-# sum to less than this lies far below that largest score; see softmax_parts.
+# A row whose exponentials (after the shift, if any) sum to less than this
+# lies far below the largest score; see softmax_parts.
 _SMALL_ROW = 1e-20
+# Scores within +-_NO_SHIFT need no shift before exp: e^32 = 7.9e13, so the
+# numerators and their row sums stay far from float32's 3.4e38.
+_NO_SHIFT = 32.0
+# The bytes of (H, T, T) weights one pass of the softmax loop works on.
+CHUNK_BYTES = 1 << 19
 
 
 def softmax_parts(s: np.ndarray, q: np.ndarray, k: np.ndarray) -> np.ndarray:
@@ -189,36 +229,38 @@ def softmax_parts(s: np.ndarray, q: np.ndarray, k: np.ndarray) -> np.ndarray:
     value is ``z`` (N, H, T, 1), with ``softmax(s) = z * e``.
 
     Softmax is shift-invariant, ``softmax(s - c) = softmax(s)`` for any
-    constant ``c`` per row; the shift only keeps ``exp`` and the products
-    after it finite. The classic shift by each row's maximum is slow in
-    NumPy (a maximum over a short last axis costs twice the ``exp``), so
-    this shifts each (T, T) matrix by its own largest score ``m`` (one
-    maximum over a long contiguous axis, a third of the ``exp``)::
+    constant ``c`` per row; the shift only keeps ``exp`` and the sums after
+    it finite. When every score lies within ``+-_NO_SHIFT`` (one maximum
+    over the whole array tells), ``exp`` needs none: ``e <= e^32``. Otherwise
+    each (T, T) matrix is shifted by its own largest score ``m`` (the classic
+    shift by each row's maximum is slow in NumPy: a maximum over a short
+    last axis costs twice the ``exp``)::
 
         e = exp(s - m) <= 1,   every matrix holds an exp(0) = 1
 
-    Then every ``e`` is at most 1, so ``e v``, ``dy v^T . e`` and ``ds' k``
-    are no larger than ``T`` times the values they weight: nothing
-    overflows for any finite scores (unshifted, scores of 87 overflowed
-    ``e v`` in float32). A row far below its matrix's maximum has a tiny
-    sum; below ``_SMALL_ROW`` its factor ``z = 1 / sum`` could overflow the
-    products it scales, and entries that matter relative to the row's own
-    largest might have underflowed. Such matrices go back through the
-    classic row-max shift (:func:`_row_max_softmax`, recomputed from ``q``
-    and ``k``). Above it ``z <= 1e20``, and every entry within 1e-7 of its
-    row's largest is above 1e-27, a normal float in float32 (smallest
-    1.2e-38). The result is the same softmax either way; trained models
-    never take the slow path.
+    Nothing overflows for any finite scores, and the layer multiplies ``e``
+    by ``z`` before any product, so the weights it multiplies are at most 1
+    (unshifted and unnormalised, scores of 87 overflowed ``e v`` in
+    float32). A row far below the largest score has a tiny sum; below
+    ``_SMALL_ROW`` its factor ``z = 1 / sum`` could overflow, and entries
+    that matter relative to the row's own largest might have underflowed.
+    Such matrices go back through the classic row-max shift
+    (:func:`_row_max_softmax`, recomputed from ``q`` and ``k``). Above it
+    ``z <= 1e20``, and every entry within 1e-7 of its row's largest is
+    above 1e-27 / T, a normal float in float32 (smallest 1.2e-38). The
+    result is the same softmax either way; trained models never take the
+    slow path.
     """
-    top = s.max(axis=(2, 3), keepdims=True)                         # (N, H, 1, 1) each matrix's max
-    s -= top
-    np.exp(s, out=s)                                                # (N, H, T, T) numerators, <= 1
-    total = sum_last(s)                                             # (N, H, T, 1), in (0, T]
+    top = s.max()                                                   # the largest score of all
+    if not -_NO_SHIFT <= top <= _NO_SHIFT:                          # (NaN too)
+        s -= s.max(axis=(2, 3), keepdims=True)                      # (N, H, 1, 1) each matrix's max
+    np.exp(s, out=s)                                                # (N, H, T, T) numerators
+    total = sum_last(s)                                             # (N, H, T, 1)
     bad = ~(total >= _SMALL_ROW)                                    # also catches NaN
     if bad.any():
         n, h = np.nonzero(bad.any(axis=(2, 3)))                     # the matrices to redo
         s[n, h], total[n, h] = _row_max_softmax(q[n, h], k[n, h])
-    return 1.0 / total                                              # (N, H, T, 1)
+    return np.divide(1.0, total, out=total)                         # (N, H, T, 1)
 
 
 def _row_max_softmax(q: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
