@@ -62,6 +62,7 @@ import numpy as np
 from ..checks import whole
 from ..errors import ConfigError
 from .fastsum import dot_last, sum_last, sum_leading
+from .fold import affine_backward, affine_weights
 from .init import initialise
 from .layer import Layer, register
 
@@ -147,21 +148,60 @@ class SelfAttention(Layer):
 
     def forward(self, x, training=False):                 # x: (N, T, D)
         N, T, D = x.shape
-        H, E = self.heads, D // self.heads
         W, b = self._fused()
-        # buffers only for training forwards that keep nothing: an evaluation
-        # forward between a training forward and its backward, or weights kept
-        # for a map, must not be overwritten by the next step
-        c = self._chunk(T, x.dtype.itemsize)
-        buf = self._buffers(N, T, x.dtype, c) if training and not self.keep_attention else None
+        buf = self._use_buffers(N, T, x.dtype, training)
         qkv = np.matmul(x.reshape(N * T, D), W, out=None if buf is None else buf["qkv"][:N * T])
         qkv += b                                          # (N*T, 3D): all projections, one GEMM
+        self.x, self.W = x.reshape(N * T, D), W
+        return self._attend(qkv, N, T, x.dtype, buf)
+
+    def backward(self, dy):                               # dy: (N, T, D)
+        d2 = self._attend_backward(dy)                    # (N*T, 3D) dL/d[q' k v]
+        # [q' k v] = x W + b
+        self._add_grads(self.x.T @ d2, sum_leading(d2))   # (D, 3D), (3D,)
+        if not self.needs_input_grad:
+            return None
+        return (d2 @ self.W.T).reshape(dy.shape)          # (N, T, D)
+
+    # -- a LayerNorm folded in (numpynets.nn.fold) ------------------------------
+    folds_layer_norm = True
+
+    def forward_folded(self, xa, shape, ln, training=False):   # xa: (N*T, D+1) [xh | 1]
+        """The projections of ``xh gamma + beta`` as one GEMM
+        ``[xh | 1] [diag(gamma) W; beta W + b]`` with the fused ``W``, ``b``."""
+        N, T, _ = shape
+        W, b = self._fused()
+        self.W, self.xa = W, xa
+        self.Wa = affine_weights(W, b, ln.params["gamma"], ln.params["beta"])   # (D+1, 3D)
+        buf = self._use_buffers(N, T, xa.dtype, training)
+        qkv = np.matmul(xa, self.Wa, out=None if buf is None else buf["qkv"][:N * T])   # (N*T, 3D), biases in
+        return self._attend(qkv, N, T, xa.dtype, buf)
+
+    def backward_folded(self, dy, ln):                    # dy: (N, T, D)
+        d2 = self._attend_backward(dy)                    # (N*T, 3D)
+        dW, db, dxh = affine_backward(self.xa, d2, self.W, self.Wa, ln, ln.needs_input_grad)
+        self._add_grads(dW, db)
+        return dxh                                        # (N*T, D) centred, or None
+
+    # -- the shared middle ------------------------------------------------------
+    def _use_buffers(self, N: int, T: int, dtype, training: bool) -> dict | None:
+        """The training buffers, or None (fresh arrays) for an evaluation
+        forward or one that keeps its weights: neither may overwrite what a
+        pending backward or a drawn map needs."""
+        self._c = self._chunk(T, np.dtype(dtype).itemsize)
+        return self._buffers(N, T, dtype, self._c) if training and not self.keep_attention else None
+
+    def _attend(self, qkv, N: int, T: int, dtype, buf) -> np.ndarray:
+        """From the projections ``qkv`` (N*T, 3D) (queries already /
+        sqrt(E)) to the output (N, T, D); keeps what backward needs."""
+        D, H = self.dim, self.heads
+        E, c = D // H, self._c
         qkv5 = qkv.reshape(N, T, 3, H, E)
         q = qkv5[:, :, 0].transpose(0, 2, 1, 3)           # (N, H, T, E), already / sqrt(E)
         k = qkv5[:, :, 1].transpose(0, 2, 1, 3)           # (N, H, T, E)
         v = qkv5[:, :, 2].transpose(0, 2, 1, 3)           # (N, H, T, E)
-        a = np.empty((N, H, T, T), dtype=x.dtype) if buf is None else buf["a"][:N]
-        y = np.empty((N, T, H, E), dtype=x.dtype)
+        a = np.empty((N, H, T, T), dtype=dtype) if buf is None else buf["a"][:N]
+        y = np.empty((N, T, H, E), dtype=dtype)
         y4 = y.transpose(0, 2, 1, 3)                      # (N, H, T, E) view of y
         for lo in range(0, N, c):                         # a chunk of samples at a time, in cache
             n = slice(lo, lo + c)
@@ -169,16 +209,15 @@ class SelfAttention(Layer):
             np.matmul(q[n], k[n].transpose(0, 1, 3, 2), out=s)      # scores s = q k^T / sqrt(E)
             s *= softmax_parts(s, q[n], k[n])             # a = z e: the weights, in place
             np.matmul(s, v[n], out=y4[n])                 # y = a v
-        self.x, self.W, self.q, self.k, self.v, self.a, self.y = x, W, q, k, v, a, y
-        self._buf, self._c = buf, c
+        self.q, self.k, self.v, self.a, self.y, self._buf = q, k, v, a, y, buf
         if self.keep_attention:
             self.last_attention = a                       # (N, H, T, T) weights, rows sum to 1
         return y.reshape(N, T, D)                         # heads side by side
 
-    def backward(self, dy):                               # dy: (N, T, D)
-        x, W, q, k, v, a, buf, c = self.x, self.W, self.q, self.k, self.v, self.a, self._buf, self._c
-        N, T, D = x.shape
-        H, E = self.heads, D // self.heads
+    def _attend_backward(self, dy) -> np.ndarray:         # dy: (N, T, D)
+        """dL/d[q' k v] (N*T, 3D) from dL/dy."""
+        q, k, v, a, buf, c = self.q, self.k, self.v, self.a, self._buf, self._c
+        N, H, T, E = q.shape
         dy4 = dy.reshape(N, T, H, E).transpose(0, 2, 1, 3)          # (N, H, T, E)
         dqkv = np.empty((N, T, 3, H, E), dtype=dy.dtype) if buf is None else buf["dqkv"][:N]
         dq, dk, dv = (dqkv[:, :, i].transpose(0, 2, 1, 3) for i in range(3))   # (N, H, T, E) views
@@ -197,20 +236,18 @@ class SelfAttention(Layer):
             # s = q' k^T with q' = q / sqrt(E) (the scale lives in the fused Wq columns)
             np.matmul(ds, k[n], out=dq[n])                # dL/dq' = ds k
             np.matmul(ds.transpose(0, 1, 3, 2), q[n], out=dk[n])    # dk = ds^T q'
-        # [q' k v] = x W + b
-        d2 = dqkv.reshape(N * T, 3 * D)                   # (N*T, 3D)
-        dW = x.reshape(N * T, D).T @ d2                   # (D, 3D)
-        db = sum_leading(d2)                              # (3D,)
-        g, c = self.grads, self.scale                     # q' = x (c Wq) + c bq: chain rule gives c
+        return dqkv.reshape(N * T, 3 * H * E)             # (N*T, 3D)
+
+    def _add_grads(self, dW, db) -> None:
+        """dW (D, 3D), db (3D,) of the fused [q' k v] = x W + b into the
+        separate parameters: q' = x (c Wq) + c bq, so the chain rule gives c."""
+        D, g, c = self.dim, self.grads, self.scale
         g["Wq"] += c * dW[:, :D]
         g["Wk"] += dW[:, D:2 * D]
         g["Wv"] += dW[:, 2 * D:]
         g["bq"] += c * db[:D]
         g["bk"] += db[D:2 * D]
         g["bv"] += db[2 * D:]
-        if not self.needs_input_grad:
-            return None
-        return (d2 @ W.T).reshape(N, T, D)                # (N, T, D)
 
 
 # A row whose exponentials (after the shift, if any) sum to less than this

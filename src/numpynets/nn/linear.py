@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..checks import whole
+from .fold import affine_backward, affine_weights
 from .init import initialise
 from .layer import Layer, register
 
@@ -20,6 +21,7 @@ class Linear(Layer):
     """
 
     decayed = frozenset({"W"})                            # weight decay: the matrix, not the bias
+    folds_layer_norm = True                               # see numpynets.nn.fold
 
     def __init__(self, in_features: int, out_features: int, init: str = "xavier", bias: bool = True):
         super().__init__()
@@ -99,3 +101,22 @@ class Linear(Layer):
             return None
         dx = dy @ self.params["W"].T                      # dL/dx_ni = sum_j dy_nj W_ij
         return dx.reshape(self.x.shape)
+
+    # -- a LayerNorm folded in (numpynets.nn.fold) ------------------------------
+    def forward_folded(self, xa, shape, ln, training=False):   # xa: (rows, n_in + 1) [xh | 1]
+        """``(xh gamma + beta) W + b`` as one GEMM ``[xh | 1] [diag(gamma) W; beta W + b]``;
+        ``shape`` is the LayerNorm input's, (..., n_in)."""
+        self.xa = xa
+        self.Wa = affine_weights(self.params["W"], self.params["b"] if self.bias else None,
+                                 ln.params["gamma"], ln.params["beta"])   # (n_in + 1, n_out)
+        y = xa @ self.Wa                                  # (rows, n_out)
+        return y.reshape(*shape[:-1], self.out_features)
+
+    def backward_folded(self, dy, ln):                    # dy: (..., n_out)
+        dW, db, dxh = affine_backward(self.xa, dy.reshape(-1, self.out_features), self.params["W"], self.Wa,
+                                      ln, ln.needs_input_grad)
+        self.grads["W"] += dW
+        if self.bias:
+            self.grads["b"] += db
+        self._fresh = False                               # accumulated: a later backward must add
+        return dxh                                        # (rows, n_in) centred, or None

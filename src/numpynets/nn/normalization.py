@@ -35,6 +35,7 @@ class LayerNorm(Layer):
         self._add_param("gamma", (self.dim,))
         self._add_param("beta", (self.dim,))
         self.params["gamma"].fill(1)
+        self._xa: np.ndarray | None = None                # training buffer of forward_normalised
 
     def config(self):
         return {"type": self.kind, "dim": self.dim, "eps": self.eps}
@@ -75,6 +76,47 @@ class LayerNorm(Layer):
         g -= xh * gx_mean
         g *= r
         return g                                          # (..., D) dx
+
+    # -- folded into the next layer (numpynets.nn.fold) -----------------------
+    def forward_normalised(self, x, training=False):      # x: (..., D)
+        """The normalised rows with a column of ones after them, ``[xh | 1]``
+        (rows, D+1), for a next layer that takes ``gamma`` and ``beta`` into
+        its own weights (see :mod:`numpynets.nn.fold`). Four passes: the
+        means (a matrix-vector product), the centring, the variances (a
+        row-wise dot) and the scaling. A training forward writes into a
+        buffer the layer keeps (its leading rows for a smaller batch)."""
+        D = self.dim
+        x2 = x.reshape(-1, D)                             # (rows, D)
+        rows = x2.shape[0]
+        if training:
+            xa = self._xa
+            if xa is None or xa.shape[0] < rows or xa.dtype != x.dtype:
+                xa = self._xa = np.empty((rows, D + 1), dtype=x.dtype)
+                xa[:, D] = 1
+            xa = xa[:rows]
+        else:
+            xa = np.empty((rows, D + 1), dtype=x.dtype)
+            xa[:, D] = 1
+        xh = xa[:, :D]                                    # (rows, D) view
+        mu = x2 @ np.full(D, 1.0 / D, dtype=x.dtype)      # (rows,) means
+        np.subtract(x2, mu[:, None], out=xh)              # centred rows
+        var = dot_last(xh, xh) * (1.0 / D)                # (rows, 1)
+        r = 1.0 / np.sqrt(var + self.eps)                 # (rows, 1)
+        xh *= r                                           # normalised rows
+        self.xa, self.r, self.in_shape = xa, r, x.shape
+        return xa                                         # (rows, D+1)
+
+    def backward_normalised(self, dxh_c):                 # dxh_c: (rows, D), dL/dxh less its row means
+        """dL/dx from the centred ``dxh - mean(dxh)`` the folded layer gives
+        back: ``dx = r (dxh_c - xh mean(dxh_c xh))`` (the row means of
+        ``xh`` are 0, so the centring leaves the last mean as it was).
+        Writes into ``dxh_c``, which the folded layer made for this."""
+        D = self.dim
+        xh, r = self.xa[:, :D], self.r                    # (rows, D), (rows, 1)
+        m = dot_last(dxh_c, xh) * (1.0 / D)               # (rows, 1) mean(dxh xh)
+        dxh_c -= xh * m
+        dxh_c *= r
+        return dxh_c.reshape(self.in_shape)               # (..., D) dx
 
 
 def _number(value, name: str, layer: str) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..errors import ConfigError
+from .fold import backward_chain, folded, forward_chain
 from .layer import Layer, layer_from_config, register
 
 
@@ -88,15 +89,12 @@ class Residual(Layer):
         return shape
 
     def forward(self, x, training=False):
-        h = x
-        for layer in self.sublayers:
-            h = layer.forward(h, training)
-        return x + h                                      # same shape as x
+        self._plan = folded(self.sublayers)               # a LayerNorm first is folded into the next layer
+        return x + forward_chain(self.sublayers, x, training, self._plan)   # same shape as x
 
     def backward(self, dy):
-        d = dy
-        for layer in reversed(self.sublayers):            # every sub-layer needs its input gradient
-            d = layer.backward(d)
+        plan = getattr(self, "_plan", None) or folded(self.sublayers)
+        d = backward_chain(self.sublayers, dy, plan)      # every sub-layer needs its input gradient
         if not self.needs_input_grad:
             return None
         return dy + d

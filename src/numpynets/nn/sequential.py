@@ -27,6 +27,7 @@ import numpy as np
 
 from ..checks import show, whole
 from ..errors import ConfigError, ShapeError
+from .fold import backward_chain, folded, forward_chain
 from .layer import Layer, layer_from_config
 from .losses import PER_SAMPLE, get_loss, softmax
 
@@ -308,20 +309,16 @@ class Sequential:
         same number of values are reshaped (``(N, 28, 28)`` for ``(784,)``) and
         cast to the model's dtype. ``training=True`` keeps what backward needs."""
         x = self._as_input(x)
-        for layer in self.layers:
-            x = layer.forward(x, training)
-        return x
+        self._plan = folded(self.layers)                  # LayerNorms folded into the next layer
+        return forward_chain(self.layers, x, training, self._plan)
 
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
         """``dout (N, *output_shape)``, the loss's gradient w.r.t. the output of
         the last ``forward(..., training=True)``: accumulates every parameter's
         gradient (into ``flat_grads``); returns ``None`` (the first layer
         computes no input gradient)."""
-        for layer in reversed(self.layers):
-            dout = layer.backward(dout)
-            if dout is None:
-                break
-        return dout
+        plan = getattr(self, "_plan", None) or folded(self.layers)
+        return backward_chain(self.layers, dout, plan)
 
     def loss(self, out: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
         """``(mean loss over the batch, dout (N, *output_shape))`` of the model's

@@ -183,3 +183,28 @@ class MeanPool(Layer):
         dx = np.empty(self.in_shape, dtype=dout.dtype)    # (N, T, D)
         dx[...] = (dout * (1.0 / T))[:, None, :]
         return dx
+
+    # -- a LayerNorm folded in (numpynets.nn.fold) ------------------------------
+    folds_layer_norm = True
+
+    def forward_folded(self, xa, shape, ln, training=False):   # xa: (N*T, D+1) [xh | 1]
+        """``mean_t(xh gamma + beta) = mean_t(xh) gamma + beta``: the affine
+        on the pooled (N, D) rows instead of the (N, T, D) tokens."""
+        N, T, D = shape
+        xh = xa[:, :D].reshape(N, T, D)                   # (N, T, D) view
+        self.pooled = np.matmul(np.full(T, 1.0 / T, dtype=xa.dtype), xh)   # (N, D) mean_t(xh)
+        self.in_shape = shape
+        return self.pooled * ln.params["gamma"] + ln.params["beta"]         # (N, D)
+
+    def backward_folded(self, dout, ln):                  # dout: (N, D)
+        ln.grads["gamma"] += np.einsum("nd,nd->d", dout, self.pooled)     # (D,)
+        ln.grads["beta"] += sum_leading(dout)             # (D,)
+        if not ln.needs_input_grad:
+            return None
+        N, T, D = self.in_shape
+        dp = dout * ln.params["gamma"]                    # (N, D) dL/dmean_t(xh)
+        dp -= dp.mean(axis=1, keepdims=True)              # centred over D
+        dp *= 1.0 / T                                     # every token gets dp / T
+        dxh = np.empty((N, T, D), dtype=dout.dtype)
+        dxh[...] = dp[:, None, :]
+        return dxh.reshape(N * T, D)                      # (N*T, D) centred dxh
