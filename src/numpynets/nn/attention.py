@@ -178,6 +178,9 @@ class SelfAttention(Layer):
         return self._attend(qkv, N, T, xa.dtype, buf)
 
     def backward_folded(self, dy, ln):                    # dy: (N, T, D)
+        """The backward of :meth:`forward_folded`: adds this layer's and
+        ``ln``'s parameter gradients; returns the centred dL/dxh (N*T, D),
+        or None when ``ln`` needs no input gradient."""
         d2 = self._attend_backward(dy)                    # (N*T, 3D)
         dW, db, dxh = affine_backward(self.xa, d2, self.W, self.Wa, ln, ln.needs_input_grad)
         self._add_grads(dW, db)

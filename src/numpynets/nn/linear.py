@@ -113,6 +113,9 @@ class Linear(Layer):
         return y.reshape(*shape[:-1], self.out_features)
 
     def backward_folded(self, dy, ln):                    # dy: (..., n_out)
+        """The backward of :meth:`forward_folded`: adds this layer's and
+        ``ln``'s parameter gradients; returns the centred dL/dxh (rows,
+        n_in), or None when ``ln`` needs no input gradient."""
         dW, db, dxh = affine_backward(self.xa, dy.reshape(-1, self.out_features), self.params["W"], self.Wa,
                                       ln, ln.needs_input_grad)
         self.grads["W"] += dW

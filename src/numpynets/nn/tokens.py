@@ -197,6 +197,10 @@ class MeanPool(Layer):
         return self.pooled * ln.params["gamma"] + ln.params["beta"]         # (N, D)
 
     def backward_folded(self, dout, ln):                  # dout: (N, D)
+        """The backward of :meth:`forward_folded`: adds ``ln``'s parameter
+        gradients; returns the centred dL/dxh (N*T, D) (every token
+        ``(dout gamma) / T`` less its mean over D), or None when ``ln``
+        needs no input gradient."""
         ln.grads["gamma"] += np.einsum("nd,nd->d", dout, self.pooled)     # (D,)
         ln.grads["beta"] += sum_leading(dout)             # (D,)
         if not ln.needs_input_grad:
