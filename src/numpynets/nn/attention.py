@@ -295,9 +295,9 @@ def softmax_parts(s: np.ndarray, q: np.ndarray, k: np.ndarray) -> np.ndarray:
     if not -_NO_SHIFT <= top <= _NO_SHIFT:                          # (NaN too)
         s -= s.max(axis=(2, 3), keepdims=True)                      # (N, H, 1, 1) each matrix's max
     np.exp(s, out=s)                                                # (N, H, T, T) numerators
-    total = sum_last(s)                                             # (N, H, T, 1)
-    bad = ~(total >= _SMALL_ROW)                                    # also catches NaN
-    if bad.any():
+    total = np.matmul(s, np.ones(s.shape[-1], dtype=s.dtype))[..., None]   # (N, H, T, 1) row sums
+    if not total.min() >= _SMALL_ROW:                               # (NaN too)
+        bad = ~(total >= _SMALL_ROW)
         n, h = np.nonzero(bad.any(axis=(2, 3)))                     # the matrices to redo
         s[n, h], total[n, h] = _row_max_softmax(q[n, h], k[n, h])
     return np.divide(1.0, total, out=total)                         # (N, H, T, 1)

