@@ -48,6 +48,27 @@ def test_first_layer_skips_input_gradient(rng):
     assert m.backward(d) is None
 
 
+def test_layers_before_the_first_parameter_skip_input_gradients(rng):
+    """Patchify has no parameters: nothing needs the patches' projection's
+    input gradient either, and the parameter gradients are those of a
+    backward that computes it (float64, the same model)."""
+    from numpynets import nn as nnx
+
+    m = nnx.Sequential(nnx.Patchify(2), nnx.Linear(4, 3), nnx.ReLU(), nnx.Linear(3, 2),
+                       input_shape=(4, 4), dtype=np.float64, seed=0)
+    assert [l.needs_input_grad for l in m.layers] == [False, False, True, True]
+    x, d = rng.standard_normal((2, 4, 4)), rng.standard_normal((2, 4, 2))
+    m.forward(x, training=True)
+    m.zero_grad()
+    assert m.backward(d) is None
+    fast = m.flat_grads.copy()
+    m.layers[1].needs_input_grad = True
+    m.forward(x, training=True)
+    m.zero_grad()
+    m.backward(d)
+    np.testing.assert_array_equal(m.flat_grads, fast)
+
+
 def test_same_seed_same_weights_and_different_seed_differs():
     a, b, c = (build(small_arch(), seed=s) for s in (3, 3, 4))
     assert np.array_equal(a.flat_params, b.flat_params)

@@ -103,8 +103,10 @@ class Sequential:
         self.loss_name = loss
         self.loss_fn = get_loss(loss)
         self.output_shape: tuple[int, ...] = self._connect()
-        if self.layers:                                    # nothing consumes the input's gradient
-            self.layers[0].needs_input_grad = False
+        for layer in self.layers:                          # nothing consumes the input's gradient, nor
+            layer.needs_input_grad = False                 # that of a layer with no parameter before it
+            if layer.params:                               # (the patches' projection after Patchify)
+                break
         if init:
             rng = rng if rng is not None else np.random.default_rng(seed)
             for layer in self.layers:
