@@ -172,6 +172,18 @@ class SGD(Optimizer):
         super().__init__(model, lr, _decay_mask(model, decay_mask, weight_decay))
         self.momentum, self.nesterov, self.weight_decay = float(momentum), bool(nesterov), float(weight_decay)
 
+    def step(self, grad_scale: float = 1.0) -> None:
+        if grad_scale != 1.0 and grad_scale == self.grad_scale() \
+                and not (self._model is not None and self._model.grads_pending):
+            # plain SGD on gradients that already carry lr: p -= g over each
+            # whole buffer (no scratch, so no chunks needed), the chunked
+            # _update's arithmetic exactly
+            self.t += 1
+            for p, g in self.pairs:
+                p -= g
+            return
+        super().step(grad_scale)
+
     def grad_scale(self) -> float:
         # plain SGD: gradients computed as lr g make the step p -= g, one
         # pass over the parameters instead of two (lr g into a scratch
