@@ -177,6 +177,20 @@ def auto_threads(model, xb, yb) -> tuple[int, dict]:
     return n, record
 
 
+_CONTROLLER = []
+
+
+def blas_controller():
+    """One ``threadpoolctl.ThreadpoolController`` for the process (finding
+    the BLAS libraries takes about a millisecond; ``limit`` on it then tens
+    of microseconds, cheap enough to change the count during a run)."""
+    if not _CONTROLLER:
+        from threadpoolctl import ThreadpoolController
+
+        _CONTROLLER.append(ThreadpoolController())
+    return _CONTROLLER[0]
+
+
 @contextlib.contextmanager
 def blas_threads(n: int):
     """Limit BLAS (and OpenMP) to ``n`` threads inside the block."""
