@@ -43,9 +43,10 @@ def softmax_cross_entropy(logits: np.ndarray, y: np.ndarray) -> tuple[float, np.
     rows = _ROWS[0]
     if rows.shape[0] != N:
         rows = _ROWS[0] = np.arange(N)
-    z = logits - logits.max(axis=-1, keepdims=True)      # (N, K), max 0 per row
+    # the ufuncs' own reduce: ndarray.max/.sum add a Python wrapper per call
+    z = logits - np.maximum.reduce(logits, axis=-1, keepdims=True)   # (N, K), max 0 per row
     e = np.exp(z)                                         # (N, K)
-    s = e.sum(axis=-1, keepdims=True)                     # (N, 1), >= 1
+    s = np.add.reduce(e, axis=-1, keepdims=True)          # (N, 1), >= 1
     nll = np.log(s[:, 0])                                 # (N,)
     nll -= z[rows, y]                                     # (N,) -log p_y
     loss = float(np.add.reduce(nll, dtype=np.float64)) / N
