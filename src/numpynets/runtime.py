@@ -14,6 +14,9 @@ than a 1-thread one. ``auto`` therefore decides in two steps:
    itself is untouched) are timed with each candidate count, alternating,
    and the fastest count is kept. Small models run faster on one thread
    even on an idle machine; large GEMMs faster on two.
+
+The load can change within a run: :class:`numpynets.train.threads.ThreadTuner`
+then re-checks the count with real training steps.
 """
 
 from __future__ import annotations
