@@ -223,7 +223,7 @@ def test_tuner_records_threads_used_in_a_real_fit(monkeypatch):
     rng = np.random.default_rng(0)
     x, y = rng.standard_normal((300, 6)).astype(np.float32), rng.integers(0, 4, 300)
     sets = []
-    tuner = ThreadTuner(1, [1, 2], every=0.0, trial_steps=2, set_threads=sets.append)
+    tuner = ThreadTuner(1, [1, 2], first=0.0, every=0.0, trial_steps=2, set_threads=sets.append)
     init_rng, shuffle_rng = seeds(0)
     fit(build(arch, seed=init_rng), (x, y), None, Recipe(epochs=3, batch_size=16, lr=0.1), shuffle_rng,
         progress=False, log=None, callbacks=[tuner])

@@ -4,7 +4,7 @@ The count ``auto`` starts with (:func:`numpynets.runtime.auto_threads`: the
 idle cores now, and a short timed probe) can turn wrong within minutes on
 a shared machine: another job starts on the second core (two BLAS threads
 then wait on each other, several times slower than one) or ends (a second
-thread would pay again). So after the first second of training, and then
+thread would pay again). So after the first 0.2 s of training, and then
 every few seconds, the tuner runs a few real training steps with a
 neighbouring count and keeps whichever is clearly faster.
 
@@ -46,10 +46,12 @@ class ThreadTuner(Callback):
     """Re-checks the BLAS thread count during training (see the module
     docstring). ``start``: the count in force when training starts;
     ``candidates``: the counts it may move between (one step at a time);
-    ``every``: seconds of training between checks at first; ``clock`` and
-    ``set_threads`` are for tests."""
+    ``first``: seconds of training before the first check; ``every``:
+    between checks after that, doubling up to ``max_every`` while the
+    current count keeps winning; ``clock`` and ``set_threads`` are for
+    tests."""
 
-    def __init__(self, start: int, candidates, every: float = 1.0, max_every: float = 16.0,
+    def __init__(self, start: int, candidates, first: float = 0.2, every: float = 1.0, max_every: float = 16.0,
                  trial_steps: int = 5, margin: float = 0.05, slowdown: float = 1.3, clock=time.perf_counter,
                  set_threads=None):
         self.candidates = sorted(set(int(c) for c in candidates) | {int(start)})
@@ -61,7 +63,9 @@ class ThreadTuner(Callback):
         self.steps_by_threads: dict[int, int] = {}
         self.switches: list[dict] = []
         self.trials = 0
-        self._wait = {n: self.every for n in self.candidates}   # seconds before each neighbour's next trial
+        # seconds of training before each neighbour's next trial: the first
+        # soon (the starting count came from a 0.1 s look at the machine)
+        self._wait = {n: float(first) for n in self.candidates}
         self._turn = 0                                          # which neighbour is tried next
         self._recent: list[float] = []                          # the current count's step times
         self._trial: list[float] | None = None                  # the trial count's, while one runs
