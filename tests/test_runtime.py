@@ -169,6 +169,7 @@ class _Machine:
 def _tuner(machine, start, **kw):
     from numpynets.train.threads import ThreadTuner
 
+    kw.setdefault("cpu_times", lambda: None)                   # idle cores unknown: every trial runs
     return ThreadTuner(start, [1, 2], clock=lambda: machine.now, set_threads=machine.set_threads, **kw)
 
 
@@ -209,6 +210,27 @@ def test_tuner_follows_a_load_that_changes_during_the_run():
     assert spent[2] < 20 + 3.0                               # back on 1 thread within ~3 s of the change
 
 
+def test_tuner_tries_more_threads_only_where_cores_are_idle(monkeypatch):
+    """Other jobs keep both cores busy (no idle jiffies in /proc/stat): no
+    trial of a second thread, which would only wait (and spin); once a core
+    is idle, the trial runs and the faster count is found."""
+    m = _Machine(lambda n, t: 0.0007 if n == 2 else 0.001)
+    freed = {"at": None}
+
+    def cpu_times():                                         # {cpu: (idle, total)} jiffies, 100 per second
+        total = int(m.now * 100)
+        idle1 = 0 if freed["at"] is None else int((m.now - freed["at"]) * 100)
+        return {0: (0, total), 1: (idle1, total)}
+
+    monkeypatch.setattr(runtime, "_our_cpus", lambda: {0, 1})
+    tuner = _tuner(m, start=1, cpu_times=cpu_times)
+    m.run(tuner, seconds=20.0)
+    assert tuner.trials == 0 and tuner.current == 1
+    freed["at"] = m.now                                      # from now on core 1 is idle
+    m.run(tuner, seconds=60.0)
+    assert tuner.trials >= 1 and tuner.current == 2
+
+
 def test_tuner_records_threads_used_in_a_real_fit(monkeypatch):
     """In the real loop: every step is counted under the count it ran with,
     the trials really change the BLAS count, and the count in force at the
@@ -223,7 +245,8 @@ def test_tuner_records_threads_used_in_a_real_fit(monkeypatch):
     rng = np.random.default_rng(0)
     x, y = rng.standard_normal((300, 6)).astype(np.float32), rng.integers(0, 4, 300)
     sets = []
-    tuner = ThreadTuner(1, [1, 2], first=0.0, every=0.0, trial_steps=2, set_threads=sets.append)
+    tuner = ThreadTuner(1, [1, 2], first=0.0, every=0.0, trial_steps=2, set_threads=sets.append,
+                        cpu_times=lambda: None)
     init_rng, shuffle_rng = seeds(0)
     fit(build(arch, seed=init_rng), (x, y), None, Recipe(epochs=3, batch_size=16, lr=0.1), shuffle_rng,
         progress=False, log=None, callbacks=[tuner])

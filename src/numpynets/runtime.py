@@ -68,6 +68,11 @@ def idle_cores(window: float = 0.1, path: str = "/proc/stat") -> float | None:
         after = _cpu_times(path)
     except (OSError, ValueError, IndexError):
         return None
+    return idle_between(before, after)
+
+
+def idle_between(before: dict, after: dict) -> float:
+    """Idle cores among ours between two :func:`_cpu_times` readings."""
     ours = _our_cpus() or set(after)
     idle = 0.0
     for cpu in ours:

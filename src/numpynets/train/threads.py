@@ -22,7 +22,11 @@ counted):
    count stays; otherwise the old one comes back and that neighbour's next
    check waits twice as long (up to ``max_every`` seconds), so a steady
    machine pays almost nothing;
-4. between checks, the current count's own median step time is watched:
+4. a trial of more threads than now runs only when the cores others left
+   idle since the last check (``/proc/stat``) add up to half a core per
+   extra thread: on a machine kept busy by other jobs a second thread would
+   only wait, and even a trial of it costs (its BLAS thread spins on);
+5. between checks, the current count's own median step time is watched:
    when it grows past ``slowdown`` times what it was after the last check
    (another job started), the waits start over and the next check comes
    within ``every`` seconds.
@@ -38,7 +42,7 @@ from __future__ import annotations
 import time
 from statistics import median
 
-from ..runtime import auto_threads, blas_controller, cpu_count
+from ..runtime import _cpu_times, auto_threads, blas_controller, cpu_count, idle_between
 from .callbacks import Callback
 
 
@@ -52,8 +56,8 @@ class ThreadTuner(Callback):
     tests."""
 
     def __init__(self, start: int, candidates, first: float = 0.2, every: float = 1.0, max_every: float = 16.0,
-                 trial_steps: int = 5, margin: float = 0.05, slowdown: float = 1.3, clock=time.perf_counter,
-                 set_threads=None):
+                 trial_steps: int = 5, margin: float = 0.05, slowdown: float = 1.5, clock=time.perf_counter,
+                 set_threads=None, cpu_times=None):
         self.candidates = sorted(set(int(c) for c in candidates) | {int(start)})
         self.current = int(start)
         self.every, self.max_every = float(every), float(max_every)
@@ -75,10 +79,13 @@ class ThreadTuner(Callback):
         self._last = None
         self._epoch = 0
         self._ref = None                                        # the current count's median when last judged
+        self.cpu_times = cpu_times if cpu_times is not None else _cpu_times_or_none
+        self._times = None                                      # the last /proc/stat reading
 
     # -- the callback -------------------------------------------------------
     def on_fit_start(self, trainer):
         self._set(self.current)
+        self._times = self.cpu_times()
 
     def on_epoch_start(self, trainer, epoch):
         self._epoch = epoch
@@ -111,7 +118,11 @@ class ThreadTuner(Callback):
         if len(self._recent) >= self.trial_steps and len(self.candidates) > 1:
             n = self._neighbour()
             if n is not None and self._since >= self._wait[n]:
-                self._start_trial(n)
+                if n > self.current and not self._room_for(n - self.current):
+                    self._since = 0.0                           # no idle core for it: look again later
+                    self._wait[n] = min(2 * self._wait[n], self.max_every)
+                else:
+                    self._start_trial(n)
 
     def on_fit_end(self, trainer):
         if self._trial is not None:                             # a run that ended mid-trial
@@ -125,6 +136,16 @@ class ThreadTuner(Callback):
         if not near:
             return None
         return near[self._turn % len(near)]
+
+    def _room_for(self, extra: int) -> bool:
+        """Whether ``extra`` more threads would find idle cores: the cores
+        others left idle since the last look (``/proc/stat``; our own
+        running thread is busy there, not idle) hold at least half a core
+        per extra thread. Unknown (not Linux): yes, let the trial decide."""
+        now = self.cpu_times()
+        before, self._times = self._times, now
+        idle = idle_between(before, now) if before and now else None
+        return idle is None or idle >= 0.5 * extra
 
     def _start_trial(self, n: int) -> None:
         self.trials += 1
@@ -165,6 +186,13 @@ class ThreadTuner(Callback):
         return {"threads": max(used, key=lambda n: (used[n], n == self.current)),
                 "steps_by_threads": {str(k): v for k, v in sorted(used.items())},
                 "switches": list(self.switches), "trials": self.trials}
+
+
+def _cpu_times_or_none():
+    try:
+        return _cpu_times()
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _blas_setter():
