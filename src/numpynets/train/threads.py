@@ -52,8 +52,8 @@ class ThreadTuner(Callback):
     ``candidates``: the counts it may move between (one step at a time);
     ``first``: seconds of training before the first check; ``every``:
     between checks after that, doubling up to ``max_every`` while the
-    current count keeps winning; ``clock`` and ``set_threads`` are for
-    tests."""
+    current count keeps winning; ``clock``, ``set_threads`` and
+    ``cpu_times`` (``/proc/stat`` readings) are for tests."""
 
     def __init__(self, start: int, candidates, first: float = 0.2, every: float = 1.0, max_every: float = 16.0,
                  trial_steps: int = 5, margin: float = 0.05, slowdown: float = 1.5, clock=time.perf_counter,
@@ -121,6 +121,7 @@ class ThreadTuner(Callback):
                 if n > self.current and not self._room_for(n - self.current):
                     self._since = 0.0                           # no idle core for it: look again later
                     self._wait[n] = min(2 * self._wait[n], self.max_every)
+                    self._turn += 1                             # (and at the other neighbour first)
                 else:
                     self._start_trial(n)
 
