@@ -176,3 +176,23 @@ def test_buffers_batch_sizes_accumulation_and_eval_forwards(rng):
     finally:
         fold.ENABLED = True
     np.testing.assert_allclose(model.flat_grads, single[0] + single[1], rtol=1e-10, atol=1e-12)
+
+
+def test_deferred_zeroing_with_folded_layers(rng):
+    """``zero_grad(defer=True)`` (the training loop's) writes no zeros into
+    a Linear's gradients: its folded backward must store, not add to what
+    was there before, exactly as after a plain ``zero_grad``."""
+    spec = get_model("attention")
+    model = randomise(build(build_architecture(spec, dict(get_recipe(spec, "default").arch)), seed=0)
+                      .astype(np.float64), rng)
+    x, dout = rng.random((4, 28, 28)), rng.standard_normal((4, 10))
+    model.forward(x, training=True)
+    model.zero_grad()
+    model.backward(dout)
+    grads = lambda: np.concatenate([g.ravel() for _, _, g in model.named_parameters()])   # noqa: E731
+    want = grads()
+    model.flat_grads[...] = rng.standard_normal(model.flat_grads.shape)   # stale values everywhere
+    model.forward(x, training=True)
+    model.zero_grad(defer=True)
+    model.backward(dout)
+    np.testing.assert_array_equal(grads(), want)

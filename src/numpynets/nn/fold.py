@@ -84,9 +84,11 @@ def forward_chain(layers, x: np.ndarray, training: bool, plan: list[bool]) -> np
     return x
 
 
-def backward_chain(layers, d: np.ndarray, plan: list[bool]) -> np.ndarray | None:
+def backward_chain(layers, d: np.ndarray, plan: list[bool]) -> tuple[np.ndarray | None, int]:
     """The backward of :func:`forward_chain`: from dL/d(output) to
-    dL/d(input), or None where a layer computes no input gradient."""
+    dL/d(input), or None where a layer computes no input gradient; and the
+    index of the first layer whose backward ran (``layers[first:]`` were
+    reached)."""
     i = len(layers) - 1
     while i >= 0 and d is not None:
         if i > 0 and plan[i - 1]:
@@ -97,7 +99,7 @@ def backward_chain(layers, d: np.ndarray, plan: list[bool]) -> np.ndarray | None
         else:
             d = layers[i].backward(d)
             i -= 1
-    return d
+    return d, i + 1
 
 
 def affine_weights(W: np.ndarray, b: np.ndarray | None, gamma: np.ndarray, beta: np.ndarray) -> np.ndarray:

@@ -81,6 +81,13 @@ class Linear(Layer):
             g.fill(0)
         self._fresh = True
 
+    def zero_grad_deferred(self):
+        """For a backward that follows at once: no fill, only the note that
+        the next backward stores its gradients instead of adding them (the
+        zeros would be overwritten anyway; for the MLP's first layer that
+        saves a 1.6 MB fill per step)."""
+        self._fresh = True
+
     def backward(self, dy):                               # dy: (N, n_out) or (N, T, n_out)
         x = self.x
         if x.ndim > 2:                                    # tokens: fold (N, T) into rows
@@ -118,8 +125,13 @@ class Linear(Layer):
         n_in), or None when ``ln`` needs no input gradient."""
         dW, db, dxh = affine_backward(self.xa, dy.reshape(-1, self.out_features), self.params["W"], self.Wa,
                                       ln, ln.needs_input_grad)
-        self.grads["W"] += dW
-        if self.bias:
-            self.grads["b"] += db
-        self._fresh = False                               # accumulated: a later backward must add
+        if self._fresh:                                   # after zero_grad (deferred: no zeros written)
+            np.copyto(self.grads["W"], dW)
+            if self.bias:
+                np.copyto(self.grads["b"], db)
+            self._fresh = False                           # a later backward must add
+        else:
+            self.grads["W"] += dW
+            if self.bias:
+                self.grads["b"] += db
         return dxh                                        # (rows, n_in) centred, or None

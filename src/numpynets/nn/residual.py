@@ -52,6 +52,10 @@ class Residual(Layer):
         for layer in self.sublayers:                      # each sub-layer resets its own way
             layer.zero_grad()
 
+    def zero_grad_deferred(self):
+        for layer in self.sublayers:
+            layer.zero_grad_deferred()
+
     def decays(self, name):
         i, _, key = name.partition(".")
         return self.sublayers[int(i)].decays(key)
@@ -94,7 +98,7 @@ class Residual(Layer):
 
     def backward(self, dy):
         plan = getattr(self, "_plan", None) or folded(self.sublayers)
-        d = backward_chain(self.sublayers, dy, plan)      # every sub-layer needs its input gradient
+        d = backward_chain(self.sublayers, dy, plan)[0]   # every sub-layer needs its input gradient
         if not self.needs_input_grad:
             return None
         return dy + d
