@@ -196,3 +196,32 @@ def test_deferred_zeroing_with_folded_layers(rng):
     model.zero_grad(defer=True)
     model.backward(dout)
     np.testing.assert_array_equal(grads(), want)
+
+
+def test_subclasses_that_override_forward_are_not_folded(rng):
+    """A user's layer built on Linear (or LayerNorm) that overrides
+    ``forward``/``backward`` but not the folded pair must run as written:
+    the inherited ``forward_folded`` would silently skip its change."""
+    class Doubled(nn.Linear):
+        def forward(self, x, training=False):
+            return 2 * super().forward(x, training)
+
+        def backward(self, dy):
+            return super().backward(2 * dy)
+
+    class Shifted(nn.LayerNorm):
+        def forward(self, x, training=False):
+            return super().forward(x, training) + 1.0
+
+        def backward(self, dy):
+            return super().backward(dy)
+
+    for ln, lin in ((nn.LayerNorm(4), Doubled(4, 2)), (Shifted(4), nn.Linear(4, 2))):
+        model = randomise(nn.Sequential(nn.Linear(3, 4), ln, lin, input_shape=(3,), dtype=np.float64,
+                                        seed=0), rng)
+        x, dout = rng.standard_normal((5, 3)), rng.standard_normal((5, 2))
+        h = lin.forward(ln.forward(model.layers[0].forward(x)))   # (5, 2) the layers as written
+        want, got = run(model, x, dout, False), run(model, x, dout, True)
+        np.testing.assert_allclose(want[0], h, rtol=1e-12)
+        np.testing.assert_allclose(got[0], want[0], rtol=1e-12)
+        np.testing.assert_allclose(got[2], want[2], rtol=1e-12, atol=1e-14)

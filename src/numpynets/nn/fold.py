@@ -62,12 +62,28 @@ def folded(layers) -> list[bool]:
         return plan
     i = 0
     while i + 1 < len(layers):
-        if isinstance(layers[i], LayerNorm) and getattr(layers[i + 1], "folds_layer_norm", False):
+        if isinstance(layers[i], LayerNorm) and getattr(layers[i + 1], "folds_layer_norm", False) \
+                and _twinned(layers[i], "normalised") and _twinned(layers[i + 1], "folded"):
             plan[i] = True
             i += 2
         else:
             i += 1
     return plan
+
+
+def _owner(cls, name: str):
+    """The class in ``cls``'s MRO that defines ``name``."""
+    return next((c for c in cls.__mro__ if name in c.__dict__), None)
+
+
+def _twinned(layer, suffix: str) -> bool:
+    """Whether ``layer``'s ``forward``/``backward`` come from the class that
+    also defines its ``forward_<suffix>``/``backward_<suffix>``: a subclass
+    (a user's layer built on Linear or LayerNorm) that overrides ``forward``
+    or ``backward`` alone computes something the inherited folded pair does
+    not know of, so it runs unfolded, as written."""
+    cls = type(layer)
+    return all(_owner(cls, m) is _owner(cls, f"{m}_{suffix}") for m in ("forward", "backward"))
 
 
 def forward_chain(layers, x: np.ndarray, training: bool, plan: list[bool]) -> np.ndarray:
