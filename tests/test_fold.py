@@ -233,3 +233,26 @@ def test_subclasses_that_override_forward_are_not_folded(rng):
         np.testing.assert_allclose(want[0], h, rtol=1e-12)
         np.testing.assert_allclose(got[0], want[0], rtol=1e-12)
         np.testing.assert_allclose(got[2], want[2], rtol=1e-12, atol=1e-14)
+
+
+def test_a_consumer_that_needs_no_input_gradient_ends_the_backward(rng):
+    """``needs_input_grad = False`` on the layer after a LayerNorm (training
+    only the head): its backward returns None, so the LayerNorm and the
+    layers before it get no gradient, folded as unfolded."""
+    model = randomise(nn.Sequential(nn.Linear(3, 4), nn.LayerNorm(4), nn.Linear(4, 2), input_shape=(3,),
+                                    dtype=np.float64, seed=0), rng)
+    model.layers[2].needs_input_grad = False
+    x, dout = rng.standard_normal((5, 3)), rng.standard_normal((5, 2))
+    want, got = run(model, x, dout, False), run(model, x, dout, True)
+    model.zero_grad()
+    old = fold.ENABLED
+    fold.ENABLED = False
+    try:
+        model.forward(x, training=True)
+        model.backward(dout)
+    finally:
+        fold.ENABLED = old
+    assert model.layers[2].grads["W"].any()                  # the head trains, nothing before it does
+    assert not any(g.any() for layer in model.layers[:2] for g in layer.grads.values())
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-12)
+    np.testing.assert_allclose(got[2], want[2], rtol=1e-12, atol=1e-14)

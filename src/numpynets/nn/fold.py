@@ -62,7 +62,10 @@ def folded(layers) -> list[bool]:
         return plan
     i = 0
     while i + 1 < len(layers):
+        # a consumer with needs_input_grad False ends the backward there (the
+        # LayerNorm and what is before it get no gradient): unfolded, as written
         if isinstance(layers[i], LayerNorm) and getattr(layers[i + 1], "folds_layer_norm", False) \
+                and layers[i + 1].needs_input_grad \
                 and _twinned(layers[i], "normalised") and _twinned(layers[i + 1], "folded"):
             plan[i] = True
             i += 2
