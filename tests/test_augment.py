@@ -289,3 +289,17 @@ def test_float32_batches_agree_with_float64():
     a = Augmenter(None, 9)(x)
     b = Augmenter(None, 9)(x.astype(np.float64))
     assert a.dtype == np.float32 and np.abs(a - b).max() < 1e-4
+
+
+def test_reused_table_gives_the_same_batches_as_a_fresh_one():
+    """The augmenter keeps its zero-bordered table between batches; a batch after
+    others (bright images, other sizes) is what a fresh augmenter gives."""
+    rng = np.random.default_rng(6)
+    a = Augmenter(None, augment_rng(1))
+    for shape in [(8, 28, 28), (3, 28, 28), (8, 28, 28)]:
+        a(np.ones(shape, dtype=np.float32) * 7)
+    state = a.state()
+    x = rng.random((8, 28, 28)).astype(np.float32)
+    b = Augmenter(None, 0)
+    b.set_state(state)
+    assert np.array_equal(a(x), b(x))

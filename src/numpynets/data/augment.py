@@ -231,7 +231,7 @@ def _starts(n: int, stride: int, dtype) -> np.ndarray:
     return s
 
 
-def _resample_bordered(images: np.ndarray, q: np.ndarray, border: int | None) -> np.ndarray:
+def _resample_bordered(images: np.ndarray, q: np.ndarray, border: int | None, cache: dict | None = None) -> np.ndarray:
     """Bilinear sampling of ``images`` (N, C, H, W) at ``q`` (N, 2, H*W):
     rows and columns in the coordinates of the image with a zero border of
     ``border`` pixels on every side, which holds every coordinate with its
@@ -246,7 +246,11 @@ def _resample_bordered(images: np.ndarray, q: np.ndarray, border: int | None) ->
     the pixel, imaginary: its neighbour), so two gathers (the pair at the
     top-left neighbour and the pair one row below) fetch all four, and the
     row interpolation is complex arithmetic with a real weight. Every array
-    is (N, C or 1, H*W), so each NumPy call runs one long inner loop."""
+    is (N, C or 1, H*W), so each NumPy call runs one long inner loop.
+
+    ``cache`` (a dict the caller keeps) holds the table of pairs between
+    calls: only the image's place in it is written each time, its border
+    stays zero, and a batch of the same shape allocates and clears nothing."""
     N, C, H, W = images.shape
     bd = CLIP_BORDER if border is None else border
     Hp, Wp = H + 2 * bd, W + 2 * bd
@@ -254,7 +258,13 @@ def _resample_bordered(images: np.ndarray, q: np.ndarray, border: int | None) ->
     if dt not in (np.float32, np.float64):                            # float16, integers: compute in float64
         return _resample_bordered(images.astype(np.float64), q.astype(np.float64), border).astype(dt)
     cdt = np.complex64 if dt == np.float32 else np.complex128         # a pair of the images' floats
-    pairs = np.zeros((N, C, Hp, Wp), dtype=cdt)                       # (N, C, H+2b, W+2b): (pixel, right neighbour)
+    key = (N, C, Hp, Wp, cdt)
+    pairs = cache.get(key) if cache is not None else None
+    if pairs is None:
+        pairs = np.zeros((N, C, Hp, Wp), dtype=cdt)                   # (N, C, H+2b, W+2b): (pixel, right neighbour)
+        if cache is not None:
+            cache.clear()
+            cache[key] = pairs
     pv = pairs.view(dt).reshape(N, C, Hp, Wp, 2)
     pv[:, :, bd:bd + H, bd:bd + W, 0] = images
     pv[:, :, bd:bd + H, bd - 1:bd - 1 + W, 1] = images
@@ -337,6 +347,7 @@ class Augmenter:
             config = AugmentConfig.from_dict(config)
         self.config = config or AugmentConfig()
         self.rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        self._tables = {}                                              # the resampler's zero-bordered table, reused
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         if x.ndim not in (3, 4):
@@ -349,7 +360,7 @@ class Augmenter:
             m, field = _inverse_maps(self.rng, self.config, N, H, W)     # (N, 2, 3)
             border = config_border(self.config, H, W)                  # None: clip (wild strengths)
             q = _coordinates(m, field, H, W, x4.dtype, offset=border or CLIP_BORDER)   # (N, 2, H*W)
-            out = _resample_bordered(x4, q, border)                    # (N, C, H, W)
+            out = _resample_bordered(x4, q, border, self._tables)      # (N, C, H, W)
         return out[:, 0] if x.ndim == 3 else out
 
     def state(self) -> dict:
