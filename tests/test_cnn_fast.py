@@ -2,9 +2,12 @@
 trains from the command line on the whole MNIST training split, records
 what it ran, and clears a floor set below the worst seed measured.
 
-Full MNIST, one epoch, test accuracy measured while tuning (12 filters,
-beta2 0.999: seeds 0-3 98.17, 97.95, 97.83, 98.11; beta2 0.99, the recipe:
-seeds 1-2 97.95, 97.97). The floor sits 0.5 points under the worst."""
+Full MNIST, one epoch, test accuracy of the recipe (8 filters of 5 x 5,
+Adam lr 0.007, beta2 0.99) measured while tuning: seeds 0-4 98.32, 98.35,
+98.27, 98.44, 98.41; seeds 5-7 98.40, 98.19, 98.22
+(benchmarks/cnn_fast_seeds.py). The floor sits 0.24 points under the
+worst and under the 98 % goal: a seed below 98 % is a shortfall the
+benchmark reports, not a failed test."""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ import json
 
 import pytest
 
-FLOOR = 97.3
+FLOOR = 97.95
 
 
 @pytest.mark.mnist
@@ -26,9 +29,11 @@ def test_fast_recipe_from_the_command_line(mnist_path, tmp_path, capsys):
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["recipe"] == "fast" and result["epochs"] == 1 and result["batch_size"] == 16
     assert result["threads"] == 1
-    assert result["parameters"] == 12 * 9 + 12 + 12 * 14 * 14 * 10 + 10
+    assert result["parameters"] == 8 * 25 + 8 + 8 * 14 * 14 * 10 + 10
     assert result["test_accuracy"] >= FLOOR, result["test_accuracy"]
     config = json.loads((run / "config.json").read_text())
     assert config["train_samples"] == 54_000 and config["threads"] == 1
     assert config["recipe"]["betas"] == [0.9, 0.99]
-    assert config["architecture"]["layers"][0]["out_channels"] == 12
+    assert config["recipe"]["lr"] == 0.007
+    conv = config["architecture"]["layers"][0]
+    assert conv["out_channels"] == 8 and conv["kernel_size"] == 5 and conv["padding"] == 2
