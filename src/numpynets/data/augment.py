@@ -198,10 +198,10 @@ def config_border(cfg: AugmentConfig, h: int, w: int) -> int | None:
     corners = [(cy, cx), (cy, -cx), (-cy, cx), (-cy, -cx)]                    # p - c
     sp = np.array([[(py + s * px, px) for py, px in corners] for s in (-sh, sh)])   # (2, 4, 2): S (p - c)
     theta = np.linspace(-rot, rot, k + 1)[:, None, None]                        # (65, 1, 1)
-    cos, sin = np.cos(theta), np.sin(theta)
+    cos, sin = np.cos(theta), np.sin(theta)                                     # (65, 1, 1)
     inv_zoom = np.array([1 / (1 - cfg.scale), 1 / (1 + cfg.scale)])[:, None, None, None]   # (2, 1, 1, 1)
     rows = inv_zoom * (cos * sp[..., 0] - sin * sp[..., 1])                     # (2, 65, 2, 4): R S (p - c) / zoom
-    cols = inv_zoom * (sin * sp[..., 0] + cos * sp[..., 1])
+    cols = inv_zoom * (sin * sp[..., 0] + cos * sp[..., 1])                     # (2, 65, 2, 4)
     miss = np.hypot(sp[..., 0], sp[..., 1]).max() * inv_zoom.max() * (2 * rot / k) / 2   # between grid angles
     slack = miss + cfg.shift + cfg.elastic
     b = [_border(c + v.min() - slack, c + v.max() + slack, size) for c, v, size in ((cy, rows, h), (cx, cols, w))]
@@ -242,8 +242,8 @@ def _resample_bordered(images: np.ndarray, q: np.ndarray, border: int | None, ca
     Interpolation between the four neighbours ``g`` of (r, c) with fractions
     ``(a, b)``: first down the rows, ``v = g0* + a (g1* - g0*)`` for both
     columns at once, then across, ``out = v0 + b (v1 - v0)``. Each pixel and
-    its right-hand neighbour are stored side by side as one complex64 (real:
-    the pixel, imaginary: its neighbour), so two gathers (the pair at the
+    its right-hand neighbour are stored side by side as one complex number
+    (complex64 for float32 images; real: the pixel, imaginary: its neighbour), so two gathers (the pair at the
     top-left neighbour and the pair one row below) fetch all four, and the
     row interpolation is complex arithmetic with a real weight. Every array
     is (N, C or 1, H*W), so each NumPy call runs one long inner loop.
