@@ -19,9 +19,11 @@ reference alternating, with the same number of threads on both sides:
   (64x784 @ 784x512, its weight gradient, and the three small ones), run
   for as many steps as the pass, timed between the passes;
 * threads: the MLP's original recipe with ``--threads 1``, ``2`` and
-  ``auto`` (the choice made as ``numpynets train`` makes it, then timed),
-  alternating, first as the machine is, then with a spinning process
-  holding one core;
+  ``auto`` (started and re-checked during the pass as ``numpynets train``
+  does it), ``--thread-rounds`` rounds of one pass each over
+  ``--thread-samples`` images, the order rotating between rounds; medians
+  and the worst round; first quiet, then with a helper process (the same
+  one, asleep in the quiet condition) spinning on one core;
 * fast CNN: ``numpynets train cnn --recipe fast`` and the default recipe
   on full MNIST (54,000 training images, 10,000 test), for each seed,
   alternating: training seconds and test accuracy.
@@ -81,16 +83,44 @@ def load_average() -> str:
         return "unknown"
 
 
-@contextlib.contextmanager
-def one_core_busy():
-    """A process spinning on one core for the duration of the block."""
-    proc = subprocess.Popen([sys.executable, "-c", "while True: pass"])
-    try:
-        time.sleep(0.5)
-        yield
-    finally:
-        proc.kill()
-        proc.wait()
+_SPINNER = r"""
+import select, sys
+busy = False
+while True:
+    ready, _, _ = select.select([sys.stdin], [], [], 0 if busy else None)
+    if ready:
+        line = sys.stdin.readline()
+        if not line or line.strip() == "stop":
+            break
+        busy = line.strip() == "busy"
+    if busy:
+        for _ in range(20000):
+            pass
+"""
+
+
+class CoreLoad:
+    """One helper process for the whole threads section, beside every
+    condition: it sleeps (``quiet``) or keeps one core busy spinning
+    (``busy``), so the two conditions differ only in that."""
+
+    def __init__(self):
+        self.proc = subprocess.Popen([sys.executable, "-c", _SPINNER], stdin=subprocess.PIPE, text=True)
+
+    def set(self, busy: bool) -> None:
+        self.proc.stdin.write("busy\n" if busy else "idle\n")
+        self.proc.stdin.flush()
+        time.sleep(0.5)                                         # let the scheduler and /proc/stat see it
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.proc.stdin.write("stop\n")
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
 
 
 # -- data and models -------------------------------------------------------------
@@ -210,49 +240,80 @@ def mlp_gemm_share(data, repeats: int, peak: float) -> dict:
 
 # -- threads ------------------------------------------------------------------------
 
-def auto_choice(data, batch: int) -> tuple[int, float]:
-    """The thread count ``--threads auto`` picks for the MLP's original
-    recipe now, and the seconds the choice took."""
+def mlp_original():
     from numpynets.models.registry import build, build_architecture, get_model, get_recipe
-    from numpynets.runtime import auto_threads, resolve_threads
+    from numpynets.train.fit import seeds
 
     spec = get_model("mlp")
-    model = build(build_architecture(spec, dict(get_recipe(spec, "original").arch)), seed=0)
-    t0 = time.perf_counter()
-    resolve_threads("auto")
-    n, _ = auto_threads(model, data.x[:batch], data.y[:batch])
-    return n, time.perf_counter() - t0
+    recipe = get_recipe(spec, "original")
+    init_rng, shuffle_rng = seeds(0)
+    return build(build_architecture(spec, dict(recipe.arch)), seed=init_rng), recipe.with_overrides(epochs=1), \
+        shuffle_rng
 
 
-def thread_rows(data, repeats: int) -> list[dict]:
-    from numpynets.models.registry import get_model, get_recipe
+def threads_pass(data, label: str) -> dict:
+    """One pass of the MLP's original recipe with ``--threads 1``, ``2`` or
+    ``auto``; auto as ``numpynets train`` does it (``auto_start``: the idle
+    cores and a timed probe, then the ThreadTuner during the pass). Returns
+    the training seconds, and for auto the count it started on, the count
+    that ran the most steps, its switches and the seconds the start took."""
     from numpynets.runtime import blas_threads
+    from numpynets.train.fit import fit
+    from numpynets.train.threads import auto_start
 
-    B = get_recipe(get_model("mlp"), "original").batch_size
+    model, recipe, shuffle_rng = mlp_original()
+    row, callbacks = {}, []
+    if label == "auto":
+        t0 = time.perf_counter()
+        n, _, tuner = auto_start(model, data.x[:recipe.batch_size], data.y[:recipe.batch_size])
+        row["choose_s"] = time.perf_counter() - t0
+        row["start"] = n
+        callbacks = [tuner] if tuner is not None else []
+    else:
+        n = int(label)
+    with blas_threads(n):
+        r = fit(model, data, None, recipe, shuffle_rng, progress=False, log=None, callbacks=callbacks)
+    row["seconds"] = r.train_seconds
+    if callbacks:
+        used = callbacks[0].record()
+        row.update(used=used["threads"], switches=len(used["switches"]), trials=used["trials"])
+    return row
+
+
+def thread_rows(data, rounds: int) -> list[dict]:
+    """auto against 1 and 2 threads, quiet and with one core busy (the same
+    helper process beside both). Each round runs the three labels back to
+    back, in an order that rotates from round to round; the figures are the
+    median and the worst over the rounds, and the spread of a fixed count
+    between its best and worst round shows the measurement's noise."""
+    labels = ("1", "2", "auto")
+    load = CoreLoad()
     rows = []
-    for condition in ("as found", "one core busy"):
-        ctx = one_core_busy() if condition == "one core busy" else contextlib.nullcontext()
-        times = {"1": [], "2": [], "auto": []}
-        picks, choose_s = [], []
-        with ctx:
-            for r in range(repeats):
-                for label in ("1", "2", "auto"):
-                    if label == "auto":
-                        n, s = auto_choice(data, B)
-                        picks.append(n)
-                        choose_s.append(s)
-                    else:
-                        n = int(label)
-                    with blas_threads(n):
-                        times[label].append(ours_pass("mlp", "original", data, r))
-        scale = EPOCH_SAMPLES / len(data)
-        best = {k: min(v) * scale for k, v in times.items()}
-        # auto against the better fixed count in the same round, the worst round counting
-        per_round = [times["auto"][i] / min(times["1"][i], times["2"][i]) for i in range(repeats)]
-        rows.append({"condition": condition, "s_1": best["1"], "s_2": best["2"], "s_auto": best["auto"],
-                     "auto_picks": picks, "choose_s": max(choose_s),
-                     "auto_vs_better": best["auto"] / min(best["1"], best["2"]),
-                     "auto_vs_better_worst_round": max(per_round)})
+    try:
+        for condition in ("quiet", "one core busy"):
+            load.set(condition == "one core busy")
+            runs = {k: [] for k in labels}
+            for r in range(rounds):
+                for label in labels[r % 3:] + labels[:r % 3]:
+                    runs[label].append(threads_pass(data, label))
+            scale = EPOCH_SAMPLES / len(data)
+            t = {k: [x["seconds"] for x in v] for k, v in runs.items()}
+            med = {k: float(np.median(v)) for k, v in t.items()}
+            per_round = [t["auto"][i] / min(t["1"][i], t["2"][i]) for i in range(rounds)]
+            rows.append({
+                "condition": condition, "rounds": rounds, "samples": len(data), "load": load_average(),
+                "s_1": med["1"] * scale, "s_2": med["2"] * scale, "s_auto": med["auto"] * scale,
+                "all_s": {k: [round(x * scale, 3) for x in v] for k, v in t.items()},
+                "auto_starts": [x["start"] for x in runs["auto"]], "auto_used": [x.get("used") for x in runs["auto"]],
+                "auto_switches": sum(x.get("switches", 0) for x in runs["auto"]),
+                "auto_trials": [x.get("trials") for x in runs["auto"]],
+                "choose_s": max(x["choose_s"] for x in runs["auto"]),
+                "auto_vs_better": med["auto"] / min(med["1"], med["2"]),
+                "auto_vs_better_worst_round": max(per_round),
+                "fixed_spread": max(max(t[k]) / min(t[k]) for k in ("1", "2")),
+            })
+    finally:
+        load.close()
     return rows
 
 
@@ -315,15 +376,24 @@ def markdown(res: dict) -> str:
                 f"| single-core float32 GEMM peak (2048^3) | {g['peak_gflops']:.1f} GFLOP/s |",
                 f"| loop rate / peak | {100 * g['loop_of_peak']:.0f} % |", ""]
     if res.get("threads"):
-        out += ["| MLP original, condition | s/epoch, 1 thread | 2 threads | auto | auto picked | "
-                "auto / better (best) | auto / better (worst round) |",
-                "| --- | --- | --- | --- | --- | --- | --- |"]
+        out += ["| MLP original, condition | s/epoch, 1 thread | 2 threads | auto | auto started on | "
+                "auto ran on (most steps) | auto / better (median) | auto / better (worst round) | "
+                "a fixed count, worst / best round | load average |",
+                "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
         for r in res["threads"]:
             out.append(f"| {r['condition']} | {fmt(r['s_1'])} | {fmt(r['s_2'])} | {fmt(r['s_auto'])} | "
-                       f"{r['auto_picks']} | {fmt(r['auto_vs_better'], 3)} | {fmt(r['auto_vs_better_worst_round'], 3)} |")
-        out += ["", "Goal: auto never more than 10 % slower than the better of 1 and 2 threads "
-                    "(the choice itself, a /proc/stat reading and a few timed steps, took at most "
-                    f"{max(r['choose_s'] for r in res['threads']):.2f} s per run).", ""]
+                       f"{r['auto_starts']} | {r['auto_used']} | {fmt(r['auto_vs_better'], 3)} | "
+                       f"{fmt(r['auto_vs_better_worst_round'], 3)} | {fmt(r['fixed_spread'], 3)} | {r['load']} |")
+        t0 = res["threads"][0]
+        out += ["", f"Seconds per epoch: medians of {t0['rounds']} rounds, each round one pass of each of 1, 2 and "
+                    f"auto over {t0['samples']:,d} images (extrapolated to {EPOCH_SAMPLES:,d}) back to back, in "
+                    "an order rotating between rounds; one core busy: a helper process spinning on it (the same "
+                    "process sleeps in the quiet condition). auto as `numpynets train` runs it: idle cores from "
+                    "/proc/stat and a timed probe to start (at most "
+                    f"{max(r['choose_s'] for r in res['threads']):.2f} s), then re-checked during the pass "
+                    f"({sum(r['auto_switches'] for r in res['threads'])} switches in all). Goal: auto never more "
+                    "than 10 % slower than the better of 1 and 2 threads; the last column is the noise floor: "
+                    "how far one fixed count's rounds differ.", ""]
     if res.get("fast"):
         out += ["| seed | default CNN s | test % | fast CNN s | test % | fast / default |",
                 "| --- | --- | --- | --- | --- | --- |"]
@@ -379,12 +449,16 @@ def main(argv=None) -> int:
     p.add_argument("--samples", type=int, default=6400, help="images per timed pass (default 6400)")
     p.add_argument("--repeats", type=int, default=3, help="alternating repeats per comparison (default 3)")
     p.add_argument("--seeds", default="0,1,2", help="seeds of the fast-CNN comparison (default 0,1,2)")
+    p.add_argument("--thread-samples", type=int, default=38400,
+                   help="images per timed pass of the threads section (default 38400: 600 steps)")
+    p.add_argument("--thread-rounds", type=int, default=5, help="rounds of the threads section (default 5)")
     p.add_argument("--quick", action="store_true", help="1,600 images, 2 repeats, seed 0: a smoke run")
     p.add_argument("--out", default=str(HERE), help="folder for results.md, results.json, results.png")
     p.add_argument("--no-readme", action="store_true", help="do not copy the table into README.md")
     args = p.parse_args(argv)
     if args.quick:
         args.samples, args.repeats, args.seeds = 1600, 2, "0"
+        args.thread_samples, args.thread_rounds = 6400, 3
     only = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = sorted(set(only) - set(SECTIONS))
     if unknown:
@@ -446,10 +520,12 @@ def main(argv=None) -> int:
                 f"fast {r['fast_s']:.2f} s {r['fast_acc']:.2f} %")
         save()
     if "threads" in only:
-        res["threads"] = thread_rows(data, args.repeats)
+        res["threads"] = thread_rows(subset(mn.train, min(args.thread_samples, len(mn.train))), args.thread_rounds)
         for r in res["threads"]:
             log(f"threads, {r['condition']}: 1 {r['s_1']:.2f}, 2 {r['s_2']:.2f}, auto {r['s_auto']:.2f} "
-                f"(picked {r['auto_picks']}); auto/better {r['auto_vs_better']:.3f}")
+                f"(started {r['auto_starts']}, ran {r['auto_used']}); auto/better median "
+                f"{r['auto_vs_better']:.3f}, worst round {r['auto_vs_better_worst_round']:.3f}, "
+                f"fixed-count spread {r['fixed_spread']:.3f}")
         save()
     compare_rows(2)
     save()

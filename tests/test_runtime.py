@@ -132,3 +132,139 @@ def test_auto_threads_recorded_in_config_and_summary(tmp_path, monkeypatch):
     assert config["threads"] == r["threads"] in (1, 2)
     assert config["threads_auto"]["free_cores"] == 2 and set(config["threads_auto"]["step_seconds"]) == {"1", "2"}
     assert config["result"]["threads"] == r["threads"]
+
+
+# -- the tuner: --threads auto re-checked during the run -------------------------------
+
+class _Machine:
+    """A fake clock and BLAS: each step costs ``cost(n, t)`` seconds with n
+    threads at time t; the tuner sets n through ``set_threads``."""
+
+    def __init__(self, cost):
+        self.cost, self.now, self.n, self.sets, self.steps = cost, 0.0, None, [], 0
+
+    def set_threads(self, n):
+        self.n = n
+        self.sets.append(n)
+
+    def run(self, tuner, seconds, batch=64, steps_per_epoch=100):
+        from types import SimpleNamespace
+
+        trainer = SimpleNamespace(recipe=SimpleNamespace(batch_size=batch))
+        tuner.on_fit_start(trainer)
+        epoch, spent = 0, {}
+        while self.now < seconds:
+            tuner.on_epoch_start(trainer, epoch)
+            for s in range(steps_per_epoch):
+                dt = self.cost(self.n, self.now)
+                spent[self.n] = spent.get(self.n, 0.0) + dt
+                self.now += dt
+                self.steps += 1
+                tuner.on_step(trainer, s, batch if s < steps_per_epoch - 1 else batch // 2, 0.0)
+            epoch += 1
+        tuner.on_fit_end(trainer)
+        return spent
+
+
+def _tuner(machine, start, **kw):
+    from numpynets.train.threads import ThreadTuner
+
+    kw.setdefault("cpu_times", lambda: None)                   # idle cores unknown: every trial runs
+    return ThreadTuner(start, [1, 2], clock=lambda: machine.now, set_threads=machine.set_threads, **kw)
+
+
+def test_tuner_leaves_a_count_that_is_three_times_slower():
+    """auto started on 2 threads, then another job took a core (2 threads 3x
+    slower): within the first checks the tuner is on 1 thread and stays;
+    its later trials of 2 threads stop after a step or two."""
+    m = _Machine(lambda n, t: 0.003 if n == 2 else 0.001)
+    tuner = _tuner(m, start=2)
+    spent = m.run(tuner, seconds=60.0)
+    rec = tuner.record()
+    assert rec["threads"] == 1 and m.n == 1
+    assert rec["switches"][0]["from"] == 2 and rec["switches"][0]["to"] == 1
+    assert len(rec["switches"]) == 1
+    assert spent[2] < 1.5 + 0.05 * 60                       # the first second, then a few steps per check
+    assert sum(rec["steps_by_threads"].values()) == m.steps
+
+
+def test_tuner_moves_to_the_faster_count_and_does_not_flap():
+    m = _Machine(lambda n, t: 0.0007 if n == 2 else 0.001)    # big GEMMs, a quiet machine: 2 threads win
+    tuner = _tuner(m, start=1)
+    m.run(tuner, seconds=30.0)
+    assert tuner.current == 2 and tuner.record()["threads"] == 2 and len(tuner.switches) == 1
+    m = _Machine(lambda n, t: 0.001 if n == 2 else 0.00101)   # within the margin: stay where it started
+    tuner = _tuner(m, start=1)
+    m.run(tuner, seconds=30.0)
+    assert tuner.switches == [] and tuner.current == 1 and tuner.trials >= 3
+
+
+def test_tuner_follows_a_load_that_changes_during_the_run():
+    """2 threads are faster for the first 20 s; then another job starts and
+    they become 3x slower: the tuner is back on 1 thread within seconds."""
+    m = _Machine(lambda n, t: (0.0007 if n == 2 else 0.001) if t < 20 else (0.003 if n == 2 else 0.001))
+    tuner = _tuner(m, start=1)
+    spent = m.run(tuner, seconds=60.0)
+    assert [(s["from"], s["to"]) for s in tuner.switches] == [(1, 2), (2, 1)]
+    assert tuner.current == 1
+    assert spent[2] < 20 + 3.0                               # back on 1 thread within ~3 s of the change
+
+
+def test_tuner_tries_more_threads_only_where_cores_are_idle(monkeypatch):
+    """Other jobs keep both cores busy (no idle jiffies in /proc/stat): no
+    trial of a second thread, which would only wait (and spin); once a core
+    is idle, the trial runs and the faster count is found."""
+    m = _Machine(lambda n, t: 0.0007 if n == 2 else 0.001)
+    freed = {"at": None}
+
+    def cpu_times():                                         # {cpu: (idle, total)} jiffies, 100 per second
+        total = int(m.now * 100)
+        idle1 = 0 if freed["at"] is None else int((m.now - freed["at"]) * 100)
+        return {0: (0, total), 1: (idle1, total)}
+
+    monkeypatch.setattr(runtime, "_our_cpus", lambda: {0, 1})
+    tuner = _tuner(m, start=1, cpu_times=cpu_times)
+    m.run(tuner, seconds=20.0)
+    assert tuner.trials == 0 and tuner.current == 1
+    freed["at"] = m.now                                      # from now on core 1 is idle
+    m.run(tuner, seconds=60.0)
+    assert tuner.trials >= 1 and tuner.current == 2
+
+
+def test_tuner_records_threads_used_in_a_real_fit(monkeypatch):
+    """In the real loop: every step is counted under the count it ran with,
+    the trials really change the BLAS count, and the count in force at the
+    end is the tuner's."""
+    from numpynets.models import Recipe, build
+    from numpynets.train import fit, seeds
+    from numpynets.train.threads import ThreadTuner
+
+    arch = {"input_shape": [6], "loss": "softmax_cross_entropy", "layers": [
+        {"type": "linear", "in_features": 6, "out_features": 16}, {"type": "relu"},
+        {"type": "linear", "in_features": 16, "out_features": 4}]}
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((300, 6)).astype(np.float32), rng.integers(0, 4, 300)
+    sets = []
+    tuner = ThreadTuner(1, [1, 2], first=0.0, every=0.0, trial_steps=2, set_threads=sets.append,
+                        cpu_times=lambda: None)
+    init_rng, shuffle_rng = seeds(0)
+    fit(build(arch, seed=init_rng), (x, y), None, Recipe(epochs=3, batch_size=16, lr=0.1), shuffle_rng,
+        progress=False, log=None, callbacks=[tuner])
+    rec = tuner.record()
+    assert sum(rec["steps_by_threads"].values()) == 3 * 19
+    assert 2 in sets and tuner.trials >= 1 and sets[-1] == tuner.current
+    assert rec["threads"] in (1, 2)
+
+
+def test_auto_mlp_run_records_the_threads_used(tmp_path, mnist_path, monkeypatch):
+    from numpynets.train.run import TrainOptions, run_training
+
+    monkeypatch.setattr(runtime, "free_cores", lambda: 2)
+    monkeypatch.setattr(runtime, "cpu_count", lambda: 2)
+    r = run_training(TrainOptions(model="mlp", recipe="original", seed=0, out=str(tmp_path / "run"), progress=False,
+                                  threads="auto", limit=1000, overrides={"epochs": 1}), log=lambda *a: None)
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    used = config["threads_auto"]["steps_by_threads"]
+    assert sum(used.values()) == 15                          # 900 training images, batch 64
+    assert config["threads"] == r["threads"] == config["result"]["threads"] in (1, 2)
+    assert r["threads_used"] == used and config["threads_auto"]["switches"] == []

@@ -14,6 +14,9 @@ than a 1-thread one. ``auto`` therefore decides in two steps:
    itself is untouched) are timed with each candidate count, alternating,
    and the fastest count is kept. Small models run faster on one thread
    even on an idle machine; large GEMMs faster on two.
+
+The load can change within a run: :class:`numpynets.train.threads.ThreadTuner`
+then re-checks the count with real training steps.
 """
 
 from __future__ import annotations
@@ -65,6 +68,11 @@ def idle_cores(window: float = 0.1, path: str = "/proc/stat") -> float | None:
         after = _cpu_times(path)
     except (OSError, ValueError, IndexError):
         return None
+    return idle_between(before, after)
+
+
+def idle_between(before: dict, after: dict) -> float:
+    """Idle cores among ours between two :func:`_cpu_times` readings."""
     ours = _our_cpus() or set(after)
     idle = 0.0
     for cpu in ours:
@@ -175,6 +183,20 @@ def auto_threads(model, xb, yb) -> tuple[int, dict]:
         return free, record
     record["step_seconds"] = {str(k): round(v, 6) for k, v in seconds.items()}
     return n, record
+
+
+_CONTROLLER = []
+
+
+def blas_controller():
+    """One ``threadpoolctl.ThreadpoolController`` for the process (finding
+    the BLAS libraries takes about a millisecond; ``limit`` on it then tens
+    of microseconds, cheap enough to change the count during a run)."""
+    if not _CONTROLLER:
+        from threadpoolctl import ThreadpoolController
+
+        _CONTROLLER.append(ThreadpoolController())
+    return _CONTROLLER[0]
 
 
 @contextlib.contextmanager

@@ -178,6 +178,14 @@ class Layer:
         for g in self.grads.values():
             g.fill(0)
 
+    def zero_grad_deferred(self) -> None:
+        """Like :meth:`zero_grad`, for a backward that follows at once
+        (``Sequential.backward(dout, accumulate=False)``): by default the same
+        fill; a layer whose backward can write its gradients outright instead
+        of adding to them (Linear) only notes that, so the zeros are never
+        written."""
+        self.zero_grad()
+
     def shape_error(self, input_shape, expected: str) -> ShapeError:
         """The ShapeError for an ``input_shape`` that does not fit (``expected`` says what would)."""
         return ShapeError(

@@ -79,6 +79,13 @@ class Linear(Layer):
             g.fill(0)
         self._fresh = True
 
+    def zero_grad_deferred(self):
+        """For a backward that follows at once: no fill, only the note that
+        the next backward stores its gradients instead of adding them (the
+        zeros would be overwritten anyway; for the MLP's first layer that
+        saves a 1.6 MB fill per step)."""
+        self._fresh = True
+
     def backward(self, dy):                               # dy: (N, n_out) or (N, T, n_out)
         x = self.x
         if x.ndim > 2:                                    # tokens: fold (N, T) into rows

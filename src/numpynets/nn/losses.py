@@ -22,6 +22,9 @@ def softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
+_ROWS = [np.arange(0)]                                    # the last arange(N), for the label gather
+
+
 def softmax_cross_entropy(logits: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
     """Fused softmax + cross-entropy.   logits: (N, K), y: (N,) int labels.
 
@@ -29,8 +32,32 @@ def softmax_cross_entropy(logits: np.ndarray, y: np.ndarray) -> tuple[float, np.
     Its gradient collapses to dL/dlogits = (p - onehot(y)) / N: the
     softmax Jacobian and the 1/p of the log cancel.
 
+    With z = logits - max and s = sum_k exp(z_k) per row, -log p_y =
+    log s - z_y, and p = exp(z) / s: one exp over (N, K), the rest on
+    (N,) or (N, 1) arrays. (:func:`softmax_cross_entropy_reference` is the
+    slow twin, through log_softmax.)
+
     Derivation: docs/layers/softmax_cross_entropy.md
     """
+    N = logits.shape[0]
+    rows = _ROWS[0]
+    if rows.shape[0] != N:
+        rows = _ROWS[0] = np.arange(N)
+    # the ufuncs' own reduce: ndarray.max/.sum add a Python wrapper per call
+    z = logits - np.maximum.reduce(logits, axis=-1, keepdims=True)   # (N, K), max 0 per row
+    e = np.exp(z)                                         # (N, K)
+    s = np.add.reduce(e, axis=-1, keepdims=True)          # (N, 1), >= 1
+    nll = np.log(s[:, 0])                                 # (N,)
+    nll -= z[rows, y]                                     # (N,) -log p_y
+    loss = float(np.add.reduce(nll, dtype=np.float64)) / N
+    s *= N
+    e /= s                                                # p / N, (N, K)
+    e[rows, y] -= 1 / N                                   # (p - onehot(y)) / N
+    return loss, e
+
+
+def softmax_cross_entropy_reference(logits: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+    """The slow, obvious twin of :func:`softmax_cross_entropy`, for tests."""
     N = logits.shape[0]
     logp = log_softmax(logits)                            # (N, K)
     rows = np.arange(N)

@@ -51,6 +51,10 @@ class Residual(Layer):
         for layer in self.sublayers:                      # each sub-layer resets its own way
             layer.zero_grad()
 
+    def zero_grad_deferred(self):
+        for layer in self.sublayers:
+            layer.zero_grad_deferred()
+
     def decays(self, name):
         i, _, key = name.partition(".")
         return self.sublayers[int(i)].decays(key)

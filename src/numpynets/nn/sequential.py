@@ -23,6 +23,8 @@ the masks too; ``rng_state()``/``set_rng_state()`` save and restore it.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..checks import show, whole
@@ -283,18 +285,34 @@ class Sequential:
             else:
                 p[...] = state[n]
 
-    def zero_grad(self) -> None:
+    grads_pending = False                                  # zero_grad(defer=True) not yet completed
+
+    def zero_grad(self, defer: bool = False) -> None:
         """Every gradient becomes zero: each layer fills its own views of the
         flat buffer (together, one pass over it), and a layer that can then
         overwrite instead of accumulate on its next backward notes it (a
-        Linear)."""
+        Linear).
+
+        ``defer=True`` is the training loop's form, for a backward that
+        follows at once: a layer that overwrites its gradients in its next
+        backward (Linear, most of the MLP's 407,050) skips the fill, and the
+        zeros are completed by that backward (``grads_pending`` until then)
+        or, where none came, by the next step of an optimizer made over this
+        model: a step without a backward still applies nothing."""
+        if not defer:
+            for layer in self.layers:
+                layer.zero_grad()
+            self.grads_pending = False
+            return
         for layer in self.layers:
-            layer.zero_grad()
+            layer.zero_grad_deferred()
+        self.grads_pending = True
 
     # -- computation ------------------------------------------------------
     def _as_input(self, x: np.ndarray) -> np.ndarray:
         if x.shape[1:] != self.input_shape:
-            if x.ndim >= 1 and int(np.prod(x.shape[1:])) == int(np.prod(self.input_shape)):
+            # math.prod, not np.prod: this runs every step and np.prod costs microseconds
+            if x.ndim >= 1 and math.prod(x.shape[1:]) == math.prod(self.input_shape):
                 x = x.reshape((x.shape[0], *self.input_shape))    # e.g. (N, 28, 28) -> (N, 784)
             else:
                 raise ShapeError(f"model input: got samples of shape {tuple(x.shape[1:])}, "
@@ -316,11 +334,28 @@ class Sequential:
         """``dout (N, *output_shape)``, the loss's gradient w.r.t. the output of
         the last ``forward(..., training=True)``: accumulates every parameter's
         gradient (into ``flat_grads``); returns ``None`` (the first layer
-        computes no input gradient)."""
-        for layer in reversed(self.layers):
-            dout = layer.backward(dout)
-            if dout is None:
-                break
+        computes no input gradient). After ``zero_grad(defer=True)`` it
+        also completes the zeroing: layers it did not reach are filled, and
+        a backward cut short by an error leaves zeros, not stale values."""
+        if not self.grads_pending:
+            for layer in reversed(self.layers):
+                dout = layer.backward(dout)
+                if dout is None:
+                    break
+            return dout
+        reached = 0
+        try:
+            for layer in reversed(self.layers):
+                dout = layer.backward(dout)
+                reached += 1
+                if dout is None:
+                    break
+        except BaseException:
+            self.zero_grad()
+            raise
+        for layer in self.layers[:len(self.layers) - reached]:
+            layer.zero_grad()
+        self.grads_pending = False
         return dout
 
     def loss(self, out: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:

@@ -77,9 +77,12 @@ class Optimizer:
     state_names: tuple[str, ...] = ()
 
     weight_decay = 0.0
+    _scaled = False                                        # this step's gradients carry grad_scale()
 
     def __init__(self, model, lr: float, decay_mask=None):
         self.pairs = _pairs(model, type(self).__name__)
+        # made over a model: step() completes a zero_grad(defer=True) that no backward followed
+        self._model = model if hasattr(model, "flat_params") and hasattr(model, "grads_pending") else None
         if isinstance(lr, bool) or not isinstance(lr, (int, float, np.floating, np.integer)) \
                 or not (lr > 0 and math.isfinite(lr)):
             raise ConfigError(f"{type(self).__name__}: lr must be a number > 0, got {lr!r}")
@@ -103,10 +106,27 @@ class Optimizer:
                     self._chunks.append((pf[a:b], gf[a:b], {k: v.reshape(-1)[a:b] for k, v in state.items()},
                                          tmp[:b - a], decay))
 
-    def step(self) -> None:
-        """One update of every parameter from its accumulated gradient."""
+    def grad_scale(self) -> float:
+        """A factor the training loop may fold into the loss gradient before
+        backward (then passing it to :meth:`step`), so that the update has
+        less to do: 1.0 (none) here; plain SGD asks for its learning rate.
+        Every backward is linear in its upstream gradient, so scaling the
+        ``(N, K)`` loss gradient scales every parameter gradient alike, up to
+        float rounding, for the price of one pass over a small array."""
+        return 1.0
+
+    def step(self, grad_scale: float = 1.0) -> None:
+        """One update of every parameter from its accumulated gradient.
+        ``grad_scale``: the factor the gradients were computed with, 1.0 or
+        the optimizer's own :meth:`grad_scale` (read after setting ``lr``)."""
+        if grad_scale != 1.0 and grad_scale != self.grad_scale():
+            raise ValueError(f"{type(self).__name__}.step: gradients scaled by {grad_scale!r}; "
+                             f"give 1.0 or the optimizer's grad_scale() ({self.grad_scale()!r})")
+        if self._model is not None and self._model.grads_pending:
+            self._model.zero_grad()                        # deferred zeros, no backward since: apply nothing
         self.t += 1
         self._prepare()
+        self._scaled = grad_scale != 1.0
         wd = self.weight_decay
         for p, g, state, tmp, decay in self._chunks:
             self._update(p, g, state, tmp, wd if decay else 0.0)
@@ -152,6 +172,25 @@ class SGD(Optimizer):
         super().__init__(model, lr, _decay_mask(model, decay_mask, weight_decay))
         self.momentum, self.nesterov, self.weight_decay = float(momentum), bool(nesterov), float(weight_decay)
 
+    def step(self, grad_scale: float = 1.0) -> None:
+        if grad_scale != 1.0 and grad_scale == self.grad_scale() \
+                and not (self._model is not None and self._model.grads_pending):
+            # plain SGD on gradients that already carry lr: p -= g over each
+            # whole buffer (no scratch, so no chunks needed), the chunked
+            # _update's arithmetic exactly
+            self.t += 1
+            for p, g in self.pairs:
+                p -= g
+            return
+        super().step(grad_scale)
+
+    def grad_scale(self) -> float:
+        # plain SGD: gradients computed as lr g make the step p -= g, one
+        # pass over the parameters instead of two (lr g into a scratch
+        # chunk, then p -= it); with momentum or weight decay the velocity
+        # and the penalty need the gradient itself
+        return self.lr if not self.momentum and not self.weight_decay else 1.0
+
     def _update(self, p, g, state, d, wd):
         # Each line is one pass over the chunk (a NumPy call). The arithmetic,
         # operation for operation, is the slow twin's (sgd_update_reference):
@@ -160,6 +199,9 @@ class SGD(Optimizer):
         # ``wd`` is this chunk's weight decay (0 where the decay mask is off).
         lr, mu = self.lr, self.momentum
         if not mu and not wd:
+            if self._scaled:                               # g holds lr g already (grad_scale)
+                p -= g
+                return
             np.multiply(g, lr, out=d)
             p -= d
             return

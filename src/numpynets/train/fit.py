@@ -4,9 +4,11 @@ One step is the same for every model::
 
     out = model.forward(xb, training=True)
     loss, dout = model.loss(out, yb)        # fused, stable, mean over the batch
-    model.zero_grad()
+    scale = optimizer.grad_scale()          # plain SGD: lr, folded into dout (N, K)
+    dout *= scale
+    model.zero_grad(defer=True)             # no fill where backward overwrites (Linear)
     model.backward(dout)
-    optimizer.step()
+    optimizer.step(scale)
 
 The loop shuffles, sets the learning rate from the schedule and takes these
 steps; the progress bar, validation, best checkpoint, early stopping, the
@@ -58,10 +60,10 @@ def seeds(seed: int) -> tuple[np.random.Generator, np.random.Generator]:
 def build_optimizer(model, recipe: Recipe) -> Optimizer:
     """The recipe's optimizer over ``model``'s parameters: the one place the
     training code makes one."""
-    return make_optimizer(recipe.optimizer, [(model.flat_params, model.flat_grads)], recipe.lr,
+    return make_optimizer(recipe.optimizer, model, recipe.lr,
                           momentum=recipe.momentum, nesterov=recipe.nesterov,
                           weight_decay=recipe.weight_decay, betas=recipe.betas,
-                          decay_mask=None if recipe.decay_all else [model.decay_mask()])
+                          decay_mask="all" if recipe.decay_all else [model.decay_mask()])
 
 
 class Trainer:
@@ -152,9 +154,12 @@ class Trainer:
             if not math.isfinite(loss):
                 raise TrainingDiverged(f"training diverged at epoch {epoch + 1}, step {s + 1}: loss is {loss}; "
                                        f"lower the learning rate (now {opt.lr:g})")
-            model.zero_grad()
+            scale = opt.grad_scale()               # plain SGD: its lr, so that its step is p -= g
+            if scale != 1.0:
+                dout *= scale                      # (N, K): the whole backward is linear in it
+            model.zero_grad(defer=True)            # the backward below overwrites instead of adding to zeros
             model.backward(dout)
-            opt.step()
+            opt.step(scale)
             loss_sum += loss * len(idx)
             correct += _n_correct(model, out, yb)
             for hook in step_hooks:

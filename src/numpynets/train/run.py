@@ -29,11 +29,12 @@ from ..models.registry import (MODELS, build, build_architecture, get_model, get
                                takes_activation)
 from ..optim.schedules import schedule_from_dict
 from ..rundir import RunDir
-from ..runtime import auto_threads, blas_threads, resolve_threads
+from ..runtime import blas_threads, resolve_threads
 from .callbacks import default_callbacks
 from .checkpoint import read_checkpoint, restore
 from .evaluate import check_fits_dataset, evaluate
 from .fit import Trainer, seeds
+from .threads import ThreadTuner, auto_start
 from .runlog import RunLog, write_json
 
 
@@ -228,9 +229,10 @@ def run_training(opts: TrainOptions, log=print) -> dict:
         _remove_if_empty(run.path, parent_too=not opts.out)
         raise
     load_seconds = time.perf_counter() - t_load
-    threads_auto = None                                # --threads auto: time this model's step with each count
-    if opts.threads in (None, "auto") and len(train):
-        threads, threads_auto = auto_threads(model, train.x[:recipe.batch_size], train.y[:recipe.batch_size])
+    threads_auto = tuner = None                        # --threads auto: time this model's step with each count,
+    if opts.threads in (None, "auto") and len(train):  # and re-check during the run (XOR: microsecond steps, no tuning)
+        threads, threads_auto, tuner = auto_start(model, train.x[:recipe.batch_size], train.y[:recipe.batch_size],
+                                                  tune=dataset != "xor")
     config = {
         "model": name, "recipe_name": recipe_name, "recipe": recipe.to_dict(), "architecture": arch,
         "seed": opts.seed, "dataset": dataset, "data_dir": str(folder) if folder else None,
@@ -250,6 +252,8 @@ def run_training(opts: TrainOptions, log=print) -> dict:
     recipe_meta = {"name": recipe_name, **recipe.to_dict()}
     trainer = _trainer(model, recipe, shuffle_rng, val, run, RunLog(run.log), opts.progress, log, recipe_meta,
                        _log_every(opts, recipe), augmenter(recipe, opts.seed))
+    if tuner is not None:                              # the machine's load can change during the run
+        trainer.callbacks.append(tuner)
     return _train_and_finish(trainer, train, test, run, config, recipe_meta, threads, opts.seed,
                              load_seconds, opts.save_original, log)
 
@@ -266,6 +270,14 @@ def _train_and_finish(trainer, train, test, run: RunDir, config: dict, recipe_me
     name, recipe_name = config["model"], config["recipe_name"]
     with blas_threads(threads):
         result = trainer.fit(train)
+        tuner = next((cb for cb in trainer.callbacks if isinstance(cb, ThreadTuner)), None)
+        if tuner is not None:                          # record the count(s) really used
+            used = tuner.record()
+            threads = used.pop("threads")
+            config = {**config, "threads": threads, "threads_auto": {**config.get("threads_auto", {}), **used}}
+            if used["switches"]:
+                log(f"--threads auto: {threads} BLAS thread{'s' * (threads > 1)} for most steps "
+                    f"(steps by thread count: {used['steps_by_threads']}; {len(used['switches'])} switches)")
         if result.message:
             log(result.message)
         if result.stopped == "diverged":
@@ -278,6 +290,7 @@ def _train_and_finish(trainer, train, test, run: RunDir, config: dict, recipe_me
             "seconds_per_epoch": round(result.train_seconds / max(result.epochs, 1), 4),
             "samples_per_second": round(result.epochs * len(train) / max(result.train_seconds, 1e-9), 1),
             "parameters": model.num_parameters(), "seed": seed, "threads": threads,
+            **({"threads_used": config["threads_auto"]["steps_by_threads"]} if tuner is not None else {}),
             "load_seconds": round(load_seconds, 3), "stopped": result.stopped,
             "best_epoch": result.best_epoch, "run_dir": str(run),
         }
