@@ -248,3 +248,58 @@ def test_resume_of_an_augmented_run_is_bit_identical(capsys, tmp_path, fake_dir,
     from test_resume import load_meta
     ckpt = json.loads(load_meta(tmp_path / "cut" / "checkpoint.safetensors")["training"])
     assert ckpt["state"]["augment"]["bit_generator"]["bit_generator"] == "PCG64"
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_resample_clips_coordinates_far_outside(seed):
+    """Coordinates beyond the widest border take the clipping path; they read zero."""
+    rng = np.random.default_rng(10 + seed)
+    n, c, h, w = 2, rng.integers(1, 3), rng.integers(3, 10), rng.integers(3, 10)
+    x = rng.random((n, c, h, w))                                       # (N, C, H, W) float64
+    rows = rng.uniform(-40, h + 40, (n, h, w))
+    cols = rng.uniform(-40, w + 40, (n, h, w))
+    rows[0, 0, 0], cols[0, 0, 0] = 1.25, 0.5                           # some inside
+    np.testing.assert_allclose(resample(x, rows, cols), resample_reference(x, rows, cols), atol=1e-12)
+
+
+@pytest.mark.parametrize("cfg", [AugmentConfig(), AugmentConfig(shift=5, rotate=40, scale=0.3, shear=20, elastic=3),
+                                 AugmentConfig(shift=14, rotate=180, scale=0.9, shear=45, elastic=8)],
+                         ids=["default", "strong", "wild"])
+def test_augmenter_is_the_reference_resampling_of_its_coordinates(cfg):
+    """The augmenter's fast path (a border wide enough for any of the configuration's transforms, or clipping for wild
+    strengths) gives what the per-pixel twin gives at the same sample coordinates."""
+    from numpynets.data.augment import config_border
+
+    x = np.random.default_rng(3).random((6, 1, 12, 10))                 # (N, 1, H, W) float64
+    out = Augmenter(cfg, np.random.default_rng(4))(x)
+    rows, cols = sample_coordinates(np.random.default_rng(4), cfg, 6, 12, 10)
+    np.testing.assert_allclose(out, resample_reference(x, rows, cols), atol=1e-12)
+    border = config_border(cfg, 12, 10)
+    if border is not None:                                               # every coordinate and its neighbours fit
+        assert rows.min() >= 1 - border and cols.min() >= 1 - border
+        assert rows.max() <= 12 + border - 2 and cols.max() <= 10 + border - 2
+    if cfg == AugmentConfig():
+        assert border is not None and border <= 8                        # the defaults never clip
+    if cfg.rotate == 180:
+        assert border is None                                            # clipped into a narrow border
+
+
+def test_float32_batches_agree_with_float64():
+    x = np.random.default_rng(5).random((8, 28, 28)).astype(np.float32)
+    a = Augmenter(None, 9)(x)
+    b = Augmenter(None, 9)(x.astype(np.float64))
+    assert a.dtype == np.float32 and np.abs(a - b).max() < 1e-4
+
+
+def test_reused_table_gives_the_same_batches_as_a_fresh_one():
+    """The augmenter keeps its zero-bordered table between batches; a batch after
+    others (bright images, other sizes) is what a fresh augmenter gives."""
+    rng = np.random.default_rng(6)
+    a = Augmenter(None, augment_rng(1))
+    for shape in [(8, 28, 28), (3, 28, 28), (8, 28, 28)]:
+        a(np.ones(shape, dtype=np.float32) * 7)
+    state = a.state()
+    x = rng.random((8, 28, 28)).astype(np.float32)
+    b = Augmenter(None, 0)
+    b.set_state(state)
+    assert np.array_equal(a(x), b(x))

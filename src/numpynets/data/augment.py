@@ -15,8 +15,13 @@ bilinearly to ``H x W``. ``x[q]`` is bilinear interpolation between the four
 neighbouring pixels, zero outside the image.
 
 Vectorised: the sample coordinates of every output pixel of every image
-are one ``(N, H, W)`` array each, and the interpolation is four gathers from
-the flattened, zero-bordered batch; there is no Python loop over images.
+are one matrix product, the batch's stacked (2N, 3) affine maps times the
+(3, H*W) grid of pixels, and the interpolation is two gathers of
+(pixel, right-hand neighbour) pairs from the flattened, zero-bordered
+batch; there is no Python loop over images. The border is as wide as the
+batch's transforms need (an affine map is extreme at the image's corners),
+so no coordinate needs clipping; only wild strengths (a border over
+``MAX_BORDER`` pixels) clip into a narrow one.
 With whole-pixel shifts only (``rotate``, ``scale``, ``shear``, ``elastic``
 0 and an integer ``shift``) the batch is instead cropped at random offsets
 from its zero-padded copy: one gather, exact, several times cheaper.
@@ -30,6 +35,7 @@ exact resume.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass, fields
 
@@ -103,91 +109,188 @@ def _bilinear_matrix(n_out: int, n_in: int) -> np.ndarray:
     return m
 
 
-def sample_coordinates(rng: np.random.Generator, cfg: AugmentConfig, n: int, h: int, w: int, dtype=np.float64):
-    """(rows, cols), each (n, h, w) of ``dtype``: where each output pixel
-    reads the input. The random draws are float64 whatever ``dtype``."""
+def _inverse_maps(rng: np.random.Generator, cfg: AugmentConfig, n: int, h: int, w: int):
+    """The batch's transforms: (n, 2, 3) float64 affine maps ``[A | b]``
+    taking an output pixel ``(row, col, 1)`` to where it reads the input,
+    and the elastic field (2, n, h, w), or None. The random draws are one
+    fixed sequence: (n, 5) uniforms, then the elastic grid."""
     u = rng.uniform(-1.0, 1.0, size=(n, 5))                          # (n, 5): one column per transform
-    theta = np.deg2rad(cfg.rotate) * u[:, 0]                         # (n,)
-    zoom = 1.0 + cfg.scale * u[:, 1]                                 # (n,) > 0 (scale <= 0.9)
-    shear = np.tan(np.deg2rad(cfg.shear) * u[:, 2])                  # (n,)
-    ty, tx = cfg.shift * u[:, 3], cfg.shift * u[:, 4]                # (n,) pixels
+    theta = u[:, 0] * math.radians(cfg.rotate)                       # (n,)
+    zoom = u[:, 1] * cfg.scale + 1.0                                 # (n,) > 0 (scale <= 0.9)
     cos, sin = np.cos(theta) / zoom, np.sin(theta) / zoom            # (n,)
-    # A = R(theta) @ [[1, shear], [0, 1]] / zoom, acting on (row, col) offsets
-    a00, a01 = cos, cos * shear - sin
-    a10, a11 = sin, sin * shear + cos
+    m = np.empty((n, 2, 3))                                          # (n, 2, 3)
+    # A = R(theta) @ [[1, shear], [0, 1]] / zoom, acting on (row, col) offsets from the centre c
+    m[:, 0, 0], m[:, 1, 0] = cos, sin
+    if cfg.shear:
+        shear = np.tan(u[:, 2] * math.radians(cfg.shear))            # (n,)
+        m[:, 0, 1], m[:, 1, 1] = cos * shear - sin, sin * shear + cos
+    else:
+        m[:, 0, 1], m[:, 1, 1] = -sin, cos
+    # q = A (p - c) + c + t = A p + b,  b = c + t - A c
     cy, cx = (h - 1) / 2.0, (w - 1) / 2.0
-    py = (np.arange(h) - cy).astype(dtype)[None, :, None]            # (1, h, 1)
-    px = (np.arange(w) - cx).astype(dtype)[None, None, :]            # (1, 1, w)
-
-    def col(v):                                                      # (n,) -> (n, 1, 1) of dtype
-        return v.astype(dtype)[:, None, None]
-
-    rows = col(a00) * py + col(a01) * px + col(cy + ty)              # (n, h, w)
-    cols = col(a10) * py + col(a11) * px + col(cx + tx)              # (n, h, w)
+    m[:, :, 2] = u[:, 3:5] * cfg.shift + (cy, cx) - m[:, :, 0] * cy - m[:, :, 1] * cx
+    field = None
     if cfg.elastic > 0:
         grid = rng.uniform(-cfg.elastic, cfg.elastic, size=(2, n, 4, 4))               # (2, n, 4, 4)
         my, mx = _bilinear_matrix(h, 4), _bilinear_matrix(w, 4)                         # (h, 4), (w, 4)
-        field = np.einsum("hi,kniJ,wJ->knhw", my, grid, mx).astype(dtype)                # (2, n, h, w)
-        rows += field[0]
-        cols += field[1]
-    return rows, cols
+        field = np.einsum("hi,kniJ,wJ->knhw", my, grid, mx)                             # (2, n, h, w)
+    return m, field
+
+
+@functools.lru_cache(maxsize=16)
+def _pixel_grid(h: int, w: int, dtype: np.dtype) -> np.ndarray:
+    """(3, h*w) of ``dtype``: ``(row, col, 1)`` of every pixel, row-major (read-only)."""
+    i, j = np.divmod(np.arange(h * w), w)                            # (h*w,) each
+    grid = np.stack([i, j, np.ones_like(i)]).astype(dtype)           # (3, h*w), exact integers
+    grid.flags.writeable = False
+    return grid
+
+
+def _coordinates(m: np.ndarray, field, h: int, w: int, dtype, offset: float = 0.0) -> np.ndarray:
+    """(n, 2, h*w) of ``dtype``: rows then columns where each output pixel
+    reads the input, plus ``offset``. All pixels of all images are one
+    matrix product: the (2n, 3) stacked maps times the (3, h*w) pixel grid."""
+    n = len(m)
+    m = m.astype(dtype)                                              # (n, 2, 3), a copy
+    m[:, :, 2] += offset
+    q = (m.reshape(2 * n, 3) @ _pixel_grid(h, w, np.dtype(dtype))).reshape(n, 2, h * w)   # (n, 2, h*w)
+    if field is not None:
+        q += field.transpose(1, 0, 2, 3).reshape(n, 2, h * w).astype(dtype)
+    return q
+
+
+def sample_coordinates(rng: np.random.Generator, cfg: AugmentConfig, n: int, h: int, w: int, dtype=np.float64):
+    """(rows, cols), each (n, h, w) of ``dtype``: where each output pixel
+    reads the input. The random draws are float64 whatever ``dtype``."""
+    m, field = _inverse_maps(rng, cfg, n, h, w)
+    q = _coordinates(m, field, h, w, dtype)                          # (n, 2, h*w)
+    return q[:, 0].reshape(n, h, w), q[:, 1].reshape(n, h, w)
+
+
+MAX_BORDER = 8      # the widest zero border the resampler pads with; beyond it coordinates are clipped
+CLIP_BORDER = 2     # the border when coordinates are clipped into it
+
+
+def _border(lo: float, hi: float, size: int) -> int | None:
+    """The zero border (pixels on every side) that holds every coordinate
+    in [lo, hi] along an axis of ``size`` pixels with both neighbours, one
+    pixel to spare for rounding; None when that is over ``MAX_BORDER``."""
+    need = max(1, math.ceil(max(-lo, hi - (size - 1))) + 1)
+    return need if need <= MAX_BORDER else None
+
+
+@functools.lru_cache(maxsize=64)
+def config_border(cfg: AugmentConfig, h: int, w: int) -> int | None:
+    """The zero border that holds every coordinate any transform of ``cfg``
+    can produce on an h x w image, or None (clip) when that is over
+    ``MAX_BORDER``; computed once per configuration, not per batch.
+
+    ``q - c = A (p - c) + t + elastic``: an affine map is extreme at the
+    image's corners ``p``; the map is linear in ``1/zoom``, in the shear's
+    tangent and in ``t``, so those are extreme at the ends of their ranges,
+    and the elastic field is a convex combination of offsets within
+    ``+-elastic``. Over the angle the corner moves by at most ``L`` pixels
+    per radian (``L = |S (p - c)| / zoom``), so a grid of angles ``delta``
+    apart misses at most ``L delta / 2``."""
+    cy, cx = (h - 1) / 2.0, (w - 1) / 2.0
+    rot, k = math.radians(cfg.rotate), 64
+    sh = math.tan(math.radians(cfg.shear))
+    corners = [(cy, cx), (cy, -cx), (-cy, cx), (-cy, -cx)]                    # p - c
+    sp = np.array([[(py + s * px, px) for py, px in corners] for s in (-sh, sh)])   # (2, 4, 2): S (p - c)
+    theta = np.linspace(-rot, rot, k + 1)[:, None, None]                        # (65, 1, 1)
+    cos, sin = np.cos(theta), np.sin(theta)                                     # (65, 1, 1)
+    inv_zoom = np.array([1 / (1 - cfg.scale), 1 / (1 + cfg.scale)])[:, None, None, None]   # (2, 1, 1, 1)
+    rows = inv_zoom * (cos * sp[..., 0] - sin * sp[..., 1])                     # (2, 65, 2, 4): R S (p - c) / zoom
+    cols = inv_zoom * (sin * sp[..., 0] + cos * sp[..., 1])                     # (2, 65, 2, 4)
+    miss = np.hypot(sp[..., 0], sp[..., 1]).max() * inv_zoom.max() * (2 * rot / k) / 2   # between grid angles
+    slack = miss + cfg.shift + cfg.elastic
+    b = [_border(c + v.min() - slack, c + v.max() + slack, size) for c, v, size in ((cy, rows, h), (cx, cols, w))]
+    return None if None in b else max(b)
 
 
 def resample(images: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """Bilinear sampling of ``images`` (N, C, H, W) at (rows, cols) (N, H, W),
-    zero outside; one transform per image, shared by its channels.
+    zero outside; one transform per image, shared by its channels (see
+    :func:`_resample_bordered`; the border comes from the coordinates'
+    extent, clipped beyond ``MAX_BORDER``)."""
+    N, _, H, W = images.shape
+    q = np.stack([rows.reshape(N, H * W), cols.reshape(N, H * W)], axis=1).astype(images.dtype)   # (N, 2, H*W)
+    border = None
+    if q.size:
+        b = [_border(q[:, 0].min(), q[:, 0].max(), H), _border(q[:, 1].min(), q[:, 1].max(), W)]
+        border = None if None in b else max(b)
+    q += images.dtype.type(border or CLIP_BORDER)
+    return _resample_bordered(images, q, border)
+
+
+@functools.lru_cache(maxsize=16)
+def _starts(n: int, stride: int, dtype) -> np.ndarray:
+    """(n, 1): where each image starts in the flattened batch (read-only)."""
+    s = (np.arange(n) * stride).astype(dtype)[:, None]
+    s.flags.writeable = False
+    return s
+
+
+def _resample_bordered(images: np.ndarray, q: np.ndarray, border: int | None, cache: dict | None = None) -> np.ndarray:
+    """Bilinear sampling of ``images`` (N, C, H, W) at ``q`` (N, 2, H*W):
+    rows and columns in the coordinates of the image with a zero border of
+    ``border`` pixels on every side, which holds every coordinate with its
+    neighbours; or, with ``border`` None, a border of ``CLIP_BORDER`` into
+    which the whole-pixel parts are clipped (every coordinate outside the
+    image then reads zero whatever its fraction). ``q`` is overwritten.
 
     Interpolation between the four neighbours ``g`` of (r, c) with fractions
-    ``(a, b)``: ``top = g00 + b (g01 - g00)``, ``bottom = g10 + b (g11 - g10)``,
-    ``out = top + a (bottom - top)``. The batch is padded with a zero border
-    of two pixels and every coordinate clipped into it, so each of the four
-    gathers is in range and a pixel outside the image reads zero; the
-    gathers are ``np.take`` on the flattened padded batch, and the
-    arithmetic is in place, in the images' dtype, with int32 indices."""
+    ``(a, b)``: first down the rows, ``v = g0* + a (g1* - g0*)`` for both
+    columns at once, then across, ``out = v0 + b (v1 - v0)``. Each pixel and
+    its right-hand neighbour are stored side by side as one complex number
+    (complex64 for float32 images; real: the pixel, imaginary: its neighbour), so two gathers (the pair at the
+    top-left neighbour and the pair one row below) fetch all four, and the
+    row interpolation is complex arithmetic with a real weight. Every array
+    is (N, C or 1, H*W), so each NumPy call runs one long inner loop.
+
+    ``cache`` (a dict the caller keeps) holds the table of pairs between
+    calls: only the image's place in it is written each time, its border
+    stays zero, and a batch of the same shape allocates and clears nothing."""
     N, C, H, W = images.shape
-    Hp, Wp = H + 4, W + 4
+    bd = CLIP_BORDER if border is None else border
+    Hp, Wp = H + 2 * bd, W + 2 * bd
     dt = images.dtype
-    pad = np.zeros((N, Hp, Wp, C), dtype=dt)                          # (N, H+4, W+4, C), channels last
-    pad[:, 2:-2, 2:-2, :] = images.transpose(0, 2, 3, 1)
-    # padded coordinates, clipped into the border; all >= 0, so truncation is the floor
-    r = rows.astype(dt)                                               # (N, H, W), a copy
-    c = cols.astype(dt)
-    r += dt.type(2)
-    c += dt.type(2)
-    np.clip(r, 0, H + 2.5, out=r)
-    np.clip(c, 0, W + 2.5, out=c)
-    r0, c0 = r.astype(np.int32), c.astype(np.int32)                   # (N, H, W)
-    r -= r0                                                           # the fractions, in [0, 1)
-    c -= c0
-    base = r0
-    base *= Wp
-    base += c0
-    base += (np.arange(N, dtype=np.int32) * (Hp * Wp))[:, None, None]  # (N, H, W): flat pixel index
-    if C == 1:
-        flat = pad.reshape(-1)                                        # 1-D: the fastest gather
-        a, b = r, c                                                   # (N, H, W)
-        shape = (N, H, W)
-    else:
-        flat = pad.reshape(N * Hp * Wp, C)
-        a, b = r[..., None], c[..., None]                             # (N, H, W, 1)
-        shape = (N, H, W, C)
-    # the neighbours right, below and below-right are the same gather from shifted views
-    top = np.take(flat, base, axis=0).reshape(shape)                  # g00
-    g01 = np.take(flat[1:], base, axis=0).reshape(shape)
-    bottom = np.take(flat[Wp:], base, axis=0).reshape(shape)          # g10
-    g11 = np.take(flat[Wp + 1:], base, axis=0).reshape(shape)
-    g01 -= top                                                        # top = g00 + b (g01 - g00)
-    g01 *= b
-    top += g01
-    g11 -= bottom                                                     # bottom = g10 + b (g11 - g10)
-    g11 *= b
-    bottom += g11
-    bottom -= top                                                     # out = top + a (bottom - top)
-    bottom *= a
-    top += bottom
-    if C == 1:
-        return top[:, None]                                           # (N, 1, H, W)
-    return np.ascontiguousarray(top.transpose(0, 3, 1, 2))            # (N, C, H, W)
+    if dt not in (np.float32, np.float64):                            # float16, integers: compute in float64
+        return _resample_bordered(images.astype(np.float64), q.astype(np.float64), border).astype(dt)
+    cdt = np.complex64 if dt == np.float32 else np.complex128         # a pair of the images' floats
+    key = (N, C, Hp, Wp, cdt)
+    pairs = cache.get(key) if cache is not None else None
+    if pairs is None:
+        pairs = np.zeros((N, C, Hp, Wp), dtype=cdt)                   # (N, C, H+2b, W+2b): (pixel, right neighbour)
+        if cache is not None:
+            cache.clear()
+            cache[key] = pairs
+    pv = pairs.view(dt).reshape(N, C, Hp, Wp, 2)
+    pv[:, :, bd:bd + H, bd:bd + W, 0] = images
+    pv[:, :, bd:bd + H, bd - 1:bd - 1 + W, 1] = images
+    whole = np.floor(q)                                               # (N, 2, H*W)
+    q -= whole                                                        # the fractions, in [0, 1)
+    if border is None:
+        np.clip(whole, 0, np.array([[Hp - 2], [Wp - 2]], dtype=dt), out=whole)
+    # the top-left neighbour's flat index, row * Wp + col + the image's start: whole numbers,
+    # exact in floating point (float32 below 2**24), converted to np.take's index type once
+    idt = dt if N * C * Hp * Wp < 2 ** 24 else np.float64
+    flat = np.multiply(whole[:, 0], Wp, dtype=idt)                    # (N, H*W)
+    flat += whole[:, 1]
+    flat += _starts(N, C * Hp * Wp, idt)
+    flat = flat.astype(np.intp)[:, None]                              # (N, 1, H*W)
+    if C > 1:                                                         # (N, C, H*W): one plane per channel
+        flat = flat + (np.arange(C) * (Hp * Wp))[:, None]
+    f = pairs.reshape(-1)
+    v = np.take(f, flat)                                              # (N, C, H*W): (g00, g01)
+    below = np.take(f[Wp:], flat)                                     # (g10, g11)
+    below -= v                                                        # v = g0* + a (g1* - g0*)
+    below *= q[:, 0:1]
+    v += below
+    out = np.subtract(v.imag, v.real)                                 # out = v0 + b (v1 - v0), (N, C, H*W)
+    out *= q[:, 1:2]
+    out += v.real
+    return out.reshape(N, C, H, W)
 
 
 def resample_reference(images: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
@@ -244,6 +347,7 @@ class Augmenter:
             config = AugmentConfig.from_dict(config)
         self.config = config or AugmentConfig()
         self.rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        self._tables = {}                                              # the resampler's zero-bordered table, reused
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         if x.ndim not in (3, 4):
@@ -253,8 +357,10 @@ class Augmenter:
         if shift_only(self.config):
             out = random_shifts(self.rng, x4, int(self.config.shift))  # (N, C, H, W), exact
         else:
-            rows, cols = sample_coordinates(self.rng, self.config, N, H, W, dtype=x4.dtype)
-            out = resample(x4, rows, cols)                             # (N, C, H, W)
+            m, field = _inverse_maps(self.rng, self.config, N, H, W)     # (N, 2, 3)
+            border = config_border(self.config, H, W)                  # None: clip (wild strengths)
+            q = _coordinates(m, field, H, W, x4.dtype, offset=border or CLIP_BORDER)   # (N, 2, H*W)
+            out = _resample_bordered(x4, q, border, self._tables)      # (N, C, H, W)
         return out[:, 0] if x.ndim == 3 else out
 
     def state(self) -> dict:
