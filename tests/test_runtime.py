@@ -25,11 +25,14 @@ def test_idle_cores_from_two_readings(tmp_path, monkeypatch):
     path = tmp_path / "stat"
     readings = [dict(c0u=100, c0i=100, c1u=100, c1i=100), dict(c0u=100, c0i=200, c1u=175, c1i=125)]
 
+    own = [3.0]                                               # this process's CPU seconds (all threads)
+
     def fake_sleep(_):
         path.write_text(STAT.format(a=0, b=0, **readings[1]))
 
     path.write_text(STAT.format(a=0, b=0, **readings[0]))
     monkeypatch.setattr(runtime.time, "sleep", fake_sleep)
+    monkeypatch.setattr(runtime.time, "process_time", lambda: own[0])
     monkeypatch.setattr(runtime, "_our_cpus", lambda: {0, 1})
     idle = runtime.idle_cores(path=str(path))
     assert idle == pytest.approx(1.0 + 25 / 100)
@@ -40,6 +43,26 @@ def test_idle_cores_from_two_readings(tmp_path, monkeypatch):
     assert runtime.free_cores() == 2
     monkeypatch.setattr(runtime, "idle_cores", lambda: 0.0)
     assert runtime.free_cores() == 1                          # never fewer than one
+
+
+def test_idle_cores_counts_our_own_spinning_threads_as_idle(tmp_path, monkeypatch):
+    """cpu1 was busy for the whole 0.1 s window, but 0.06 s of that was this
+    process's own BLAS workers spinning after a GEMM: 0.6 of a core is ours
+    to use, so 1.0 + 0.6 cores are idle (and never more than we have)."""
+    path = tmp_path / "stat"
+    readings = [dict(c0u=100, c0i=100, c1u=100, c1i=100), dict(c0u=100, c0i=110, c1u=110, c1i=100)]
+    own = [5.0]
+
+    def fake_sleep(window):
+        path.write_text(STAT.format(a=0, b=0, **readings[1]))
+        own[0] += spun * window
+
+    monkeypatch.setattr(runtime.time, "sleep", fake_sleep)
+    monkeypatch.setattr(runtime.time, "process_time", lambda: own[0])
+    monkeypatch.setattr(runtime, "_our_cpus", lambda: {0, 1})
+    for spun, expected in ((0.0, 1.0), (0.6, 1.6), (1.5, 2.0)):
+        path.write_text(STAT.format(a=0, b=0, **readings[0]))
+        assert runtime.idle_cores(window=0.1, path=str(path)) == pytest.approx(expected)
 
 
 def test_idle_cores_unreadable(tmp_path):

@@ -8,7 +8,8 @@ than a 1-thread one. ``auto`` therefore decides in two steps:
    readings of ``/proc/stat`` 0.1 s apart (the 1-minute load average, used
    before, lags by minutes: four runs of the same training picked 1 or 2
    threads depending on what had run a minute earlier). Only idle cores are
-   candidates.
+   candidates; this process's own BLAS workers, which spin for a while
+   after a multi-threaded GEMM, count as idle.
 2. :func:`choose_threads`: when more than one core is idle, a few real
    training steps (forward and backward on a copy of the model, so the run
    itself is untouched) are timed with each candidate count, alternating,
@@ -58,17 +59,26 @@ def _cpu_times(path: str = "/proc/stat") -> dict[int, tuple[int, int]]:
 
 
 def idle_cores(window: float = 0.1, path: str = "/proc/stat") -> float | None:
-    """Idle cores among ours over the next ``window`` seconds (0.0 to
-    cpu_count()), from two readings of ``/proc/stat``; None where it cannot
-    be read (not Linux). This process sleeps meanwhile, so it measures the
-    others' load."""
+    """Cores among ours that the *other* processes leave idle over the next
+    ``window`` seconds (0.0 to cpu_count()), from two readings of
+    ``/proc/stat``; None where it cannot be read (not Linux).
+
+    This thread sleeps meanwhile, but this process's own BLAS workers may
+    not: OpenBLAS threads spin for a while after a multi-threaded GEMM
+    (measured here: right after a second of 2-thread GEMMs the machine read
+    0.9 idle cores for ~0.1 s, 2.0 once they stopped). Their CPU time
+    (``time.process_time``, all of our threads) is ours to reuse, so it is
+    counted back as idle."""
     try:
         before = _cpu_times(path)
+        own = time.process_time()
         time.sleep(window)
+        own = time.process_time() - own                            # seconds our own threads ran meanwhile
         after = _cpu_times(path)
     except (OSError, ValueError, IndexError):
         return None
-    return idle_between(before, after)
+    ours = idle_between(before, after) + (own / window if window > 0 else 0.0)
+    return min(ours, float(len(_our_cpus() or after)))
 
 
 def idle_between(before: dict, after: dict) -> float:
