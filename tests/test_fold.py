@@ -6,6 +6,8 @@ accumulation around them."""
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -24,17 +26,24 @@ def randomise(model, rng):
     return model
 
 
-def run(model, x, dout, enabled: bool):
-    """Output, input gradient and flat gradients, folded or not."""
+@contextlib.contextmanager
+def folding(enabled: bool):
+    """Folding on or off inside the block, restored after it."""
     old = fold.ENABLED
     fold.ENABLED = enabled
     try:
+        yield
+    finally:
+        fold.ENABLED = old
+
+
+def run(model, x, dout, enabled: bool):
+    """Output, input gradient and flat gradients, folded or not."""
+    with folding(enabled):
         out = model.forward(x, training=True)
         model.zero_grad()
         dx = model.backward(dout)
         return out.copy(), None if dx is None else dx.copy(), model.flat_grads.copy()
-    finally:
-        fold.ENABLED = old
 
 
 def chains(D: int, F: int, heads: int, bias: bool):
@@ -177,12 +186,9 @@ def test_buffers_batch_sizes_accumulation_and_eval_forwards(rng):
     model.zero_grad()
     model.forward(x1, training=True)
     model.backward(d1)
-    fold.ENABLED = False
-    try:
+    with folding(False):
         model.forward(x2, training=True)
         model.backward(d2)
-    finally:
-        fold.ENABLED = True
     np.testing.assert_allclose(model.flat_grads, single[0] + single[1], rtol=1e-10, atol=1e-12)
 
 
@@ -245,13 +251,9 @@ def test_a_consumer_that_needs_no_input_gradient_ends_the_backward(rng):
     x, dout = rng.standard_normal((5, 3)), rng.standard_normal((5, 2))
     want, got = run(model, x, dout, False), run(model, x, dout, True)
     model.zero_grad()
-    old = fold.ENABLED
-    fold.ENABLED = False
-    try:
+    with folding(False):
         model.forward(x, training=True)
         model.backward(dout)
-    finally:
-        fold.ENABLED = old
     assert model.layers[2].grads["W"].any()                  # the head trains, nothing before it does
     assert not any(g.any() for layer in model.layers[:2] for g in layer.grads.values())
     np.testing.assert_allclose(got[0], want[0], rtol=1e-12)
