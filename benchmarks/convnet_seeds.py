@@ -37,6 +37,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int)
     ap.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                     help="force augmentation on (default strengths) or off; default: the recipe's")
+    ap.add_argument("--augment-json", help="augmentation strengths as JSON, e.g. '{\"elastic\": 1.5}' (the rest: the recipe's)")
     ap.add_argument("--arch", default="{}", help="architecture options as JSON, e.g. '{\"kernel2\": 3}'")
     ap.add_argument("--data-dir")
     args = ap.parse_args()
@@ -48,6 +49,9 @@ def main() -> None:
 
         from numpynets.data.augment import AugmentConfig
         recipe = replace(recipe, augment=AugmentConfig().to_dict() if args.augment else None)
+    if args.augment_json:
+        from dataclasses import replace
+        recipe = replace(recipe, augment={**(recipe.augment or {}), **json.loads(args.augment_json)})
     mn = load_mnist(args.data_dir, limit=args.limit, val_fraction=0.0, log=lambda *a: None)
     arch = build_architecture(spec, {**recipe.arch, **json.loads(args.arch)})
     for seed in args.seeds:

@@ -284,6 +284,17 @@ def test_augmenter_is_the_reference_resampling_of_its_coordinates(cfg):
         assert border is None                                            # clipped into a narrow border
 
 
+def test_a_returned_batch_is_its_own_array():
+    """The working arrays are reused, the output is not: a batch the caller
+    keeps is unchanged by the next call."""
+    rng = np.random.default_rng(8)
+    a = Augmenter(None, 3)
+    first = a(rng.random((8, 28, 28)).astype(np.float32))
+    kept = first.copy()
+    a(rng.random((8, 28, 28)).astype(np.float32))
+    assert np.array_equal(first, kept)
+
+
 def test_float32_batches_agree_with_float64():
     x = np.random.default_rng(5).random((8, 28, 28)).astype(np.float32)
     a = Augmenter(None, 9)(x)
@@ -292,11 +303,12 @@ def test_float32_batches_agree_with_float64():
 
 
 def test_reused_table_gives_the_same_batches_as_a_fresh_one():
-    """The augmenter keeps its zero-bordered table between batches; a batch after
-    others (bright images, other sizes) is what a fresh augmenter gives."""
+    """The augmenter keeps its zero-bordered table and working arrays between
+    batches (for two shapes at a time); a batch after others (bright images,
+    other sizes, a third shape that evicts one) is what a fresh augmenter gives."""
     rng = np.random.default_rng(6)
     a = Augmenter(None, augment_rng(1))
-    for shape in [(8, 28, 28), (3, 28, 28), (8, 28, 28)]:
+    for shape in [(8, 28, 28), (3, 28, 28), (8, 28, 28), (5, 2, 28, 28), (3, 28, 28), (8, 28, 28)]:
         a(np.ones(shape, dtype=np.float32) * 7)
     state = a.state()
     x = rng.random((8, 28, 28)).astype(np.float32)

@@ -146,14 +146,16 @@ def _pixel_grid(h: int, w: int, dtype: np.dtype) -> np.ndarray:
     return grid
 
 
-def _coordinates(m: np.ndarray, field, h: int, w: int, dtype, offset: float = 0.0) -> np.ndarray:
+def _coordinates(m: np.ndarray, field, h: int, w: int, dtype, offset: float = 0.0, out: np.ndarray | None = None) -> np.ndarray:
     """(n, 2, h*w) of ``dtype``: rows then columns where each output pixel
     reads the input, plus ``offset``. All pixels of all images are one
-    matrix product: the (2n, 3) stacked maps times the (3, h*w) pixel grid."""
+    matrix product: the (2n, 3) stacked maps times the (3, h*w) pixel grid
+    (written into ``out`` when given, an (n, 2, h*w) array of ``dtype``)."""
     n = len(m)
     m = m.astype(dtype)                                              # (n, 2, 3), a copy
     m[:, :, 2] += offset
-    q = (m.reshape(2 * n, 3) @ _pixel_grid(h, w, np.dtype(dtype))).reshape(n, 2, h * w)   # (n, 2, h*w)
+    q = np.matmul(m.reshape(2 * n, 3), _pixel_grid(h, w, np.dtype(dtype)),
+                  out=None if out is None else out.reshape(2 * n, h * w)).reshape(n, 2, h * w)   # (n, 2, h*w)
     if field is not None:
         q += field.transpose(1, 0, 2, 3).reshape(n, 2, h * w).astype(dtype)
     return q
@@ -231,7 +233,31 @@ def _starts(n: int, stride: int, dtype) -> np.ndarray:
     return s
 
 
-def _resample_bordered(images: np.ndarray, q: np.ndarray, border: int | None, cache: dict | None = None) -> np.ndarray:
+class _Buffers:
+    """The resampler's working arrays for one batch shape, kept between
+    calls (:class:`Augmenter` holds one): the table of pairs, whose border
+    stays zero so only the images' place in it is written each time, and
+    every intermediate. Fresh arrays of these sizes (0.1-1 MB for a batch
+    of 16-64) come from ``mmap`` and cost a page fault per 4 KB on first
+    touch, which measured as much as the arithmetic itself."""
+
+    def __init__(self, N: int, C: int, HW: int, Hp: int, Wp: int, dt, idt, cdt):
+        self.q = np.empty((N, 2, HW), dtype=dt)                      # coordinates, then fractions
+        self.whole = np.empty((N, 2, HW), dtype=dt)                  # their whole-pixel parts
+        self.flat_f = np.empty((N, HW), dtype=idt)                   # top-left neighbour's flat index
+        self.flat = np.empty((N, C, HW), dtype=np.intp)              # ... as np.take's index type, per channel
+        self.pairs = np.zeros((N, C, Hp, Wp), dtype=cdt)             # (pixel, right neighbour), zero border
+        self.v = np.empty((N, C, HW), dtype=cdt)
+        self.below = np.empty((N, C, HW), dtype=cdt)
+        self.planes = (np.arange(C) * (Hp * Wp))[:, None]            # (C, 1): each channel's plane
+
+
+def _index_dtype(dt, size: int):
+    """Flat indices are whole numbers, exact in ``dt`` below 2**24 (float32)."""
+    return dt if size < 2 ** 24 else np.float64
+
+
+def _resample_bordered(images: np.ndarray, q: np.ndarray, border: int | None, buffers: _Buffers | None = None) -> np.ndarray:
     """Bilinear sampling of ``images`` (N, C, H, W) at ``q`` (N, 2, H*W):
     rows and columns in the coordinates of the image with a zero border of
     ``border`` pixels on every side, which holds every coordinate with its
@@ -248,49 +274,49 @@ def _resample_bordered(images: np.ndarray, q: np.ndarray, border: int | None, ca
     row interpolation is complex arithmetic with a real weight. Every array
     is (N, C or 1, H*W), so each NumPy call runs one long inner loop.
 
-    ``cache`` (a dict the caller keeps) holds the table of pairs between
-    calls: only the image's place in it is written each time, its border
-    stays zero, and a batch of the same shape allocates and clears nothing."""
+    ``buffers`` (from :func:`_buffers`, kept by the caller) are the working
+    arrays, reused: a batch of the same shape then allocates nothing but its
+    output. Without them each call makes its own."""
     N, C, H, W = images.shape
     bd = CLIP_BORDER if border is None else border
     Hp, Wp = H + 2 * bd, W + 2 * bd
     dt = images.dtype
     if dt not in (np.float32, np.float64):                            # float16, integers: compute in float64
         return _resample_bordered(images.astype(np.float64), q.astype(np.float64), border).astype(dt)
-    cdt = np.complex64 if dt == np.float32 else np.complex128         # a pair of the images' floats
-    key = (N, C, Hp, Wp, cdt)
-    pairs = cache.get(key) if cache is not None else None
-    if pairs is None:
-        pairs = np.zeros((N, C, Hp, Wp), dtype=cdt)                   # (N, C, H+2b, W+2b): (pixel, right neighbour)
-        if cache is not None:
-            cache.clear()
-            cache[key] = pairs
-    pv = pairs.view(dt).reshape(N, C, Hp, Wp, 2)
+    b = buffers or _buffers(N, C, H, W, bd, dt)
+    pv = b.pairs.view(dt).reshape(N, C, Hp, Wp, 2)
     pv[:, :, bd:bd + H, bd:bd + W, 0] = images
     pv[:, :, bd:bd + H, bd - 1:bd - 1 + W, 1] = images
-    whole = np.floor(q)                                               # (N, 2, H*W)
+    whole = np.floor(q, out=b.whole)                                  # (N, 2, H*W)
     q -= whole                                                        # the fractions, in [0, 1)
     if border is None:
         np.clip(whole, 0, np.array([[Hp - 2], [Wp - 2]], dtype=dt), out=whole)
     # the top-left neighbour's flat index, row * Wp + col + the image's start: whole numbers,
-    # exact in floating point (float32 below 2**24), converted to np.take's index type once
-    idt = dt if N * C * Hp * Wp < 2 ** 24 else np.float64
-    flat = np.multiply(whole[:, 0], Wp, dtype=idt)                    # (N, H*W)
-    flat += whole[:, 1]
-    flat += _starts(N, C * Hp * Wp, idt)
-    flat = flat.astype(np.intp)[:, None]                              # (N, 1, H*W)
-    if C > 1:                                                         # (N, C, H*W): one plane per channel
-        flat = flat + (np.arange(C) * (Hp * Wp))[:, None]
-    f = pairs.reshape(-1)
-    v = np.take(f, flat)                                              # (N, C, H*W): (g00, g01)
-    below = np.take(f[Wp:], flat)                                     # (g10, g11)
+    # exact in floating point, converted to np.take's index type once
+    flat_f = np.multiply(whole[:, 0], Wp, out=b.flat_f)               # (N, H*W)
+    flat_f += whole[:, 1]
+    flat_f += _starts(N, C * Hp * Wp, b.flat_f.dtype)
+    flat = b.flat                                                     # (N, C, H*W): one plane per channel
+    flat[...] = flat_f[:, None]
+    if C > 1:
+        flat += b.planes
+    f = b.pairs.reshape(-1)
+    v = np.take(f, flat, out=b.v)                                     # (N, C, H*W): (g00, g01)
+    below = np.take(f[Wp:], flat, out=b.below)                        # (g10, g11)
     below -= v                                                        # v = g0* + a (g1* - g0*)
     below *= q[:, 0:1]
     v += below
-    out = np.subtract(v.imag, v.real)                                 # out = v0 + b (v1 - v0), (N, C, H*W)
+    out = np.subtract(v.imag, v.real)                                 # out = v0 + b (v1 - v0), (N, C, H*W), new
     out *= q[:, 1:2]
     out += v.real
     return out.reshape(N, C, H, W)
+
+
+def _buffers(N: int, C: int, H: int, W: int, bd: int, dt) -> _Buffers:
+    Hp, Wp = H + 2 * bd, W + 2 * bd
+    dt = np.dtype(dt)
+    cdt = np.complex64 if dt == np.float32 else np.complex128         # a pair of the images' floats
+    return _Buffers(N, C, H * W, Hp, Wp, dt, _index_dtype(dt, N * C * Hp * Wp), cdt)
 
 
 def resample_reference(images: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
@@ -347,7 +373,7 @@ class Augmenter:
             config = AugmentConfig.from_dict(config)
         self.config = config or AugmentConfig()
         self.rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-        self._tables = {}                                              # the resampler's zero-bordered table, reused
+        self._buffers = {}                                             # the resampler's working arrays, reused
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         if x.ndim not in (3, 4):
@@ -359,9 +385,24 @@ class Augmenter:
         else:
             m, field = _inverse_maps(self.rng, self.config, N, H, W)     # (N, 2, 3)
             border = config_border(self.config, H, W)                  # None: clip (wild strengths)
-            q = _coordinates(m, field, H, W, x4.dtype, offset=border or CLIP_BORDER)   # (N, 2, H*W)
-            out = _resample_bordered(x4, q, border, self._tables)      # (N, C, H, W)
+            b = self._buffers_for(x4.shape, border, x4.dtype)           # None: float16, integers
+            q = _coordinates(m, field, H, W, x4.dtype if b is None else b.q.dtype,
+                             offset=border or CLIP_BORDER, out=None if b is None else b.q)   # (N, 2, H*W)
+            out = _resample_bordered(x4, q, border, b)                 # (N, C, H, W)
         return out[:, 0] if x.ndim == 3 else out
+
+    def _buffers_for(self, shape, border, dt) -> _Buffers | None:
+        """The working arrays for batches of ``shape``, kept for the last two
+        shapes seen (an epoch's full batches and its shorter last one)."""
+        if np.dtype(dt) not in (np.float32, np.float64):
+            return None
+        key = (tuple(shape), border, np.dtype(dt))
+        if key not in self._buffers:
+            if len(self._buffers) >= 2:
+                del self._buffers[next(iter(self._buffers))]
+            N, C, H, W = shape
+            self._buffers[key] = _buffers(N, C, H, W, CLIP_BORDER if border is None else border, dt)
+        return self._buffers[key]
 
     def state(self) -> dict:
         """The generator's state (JSON-able), for an exact resume."""
