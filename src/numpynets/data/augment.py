@@ -301,9 +301,12 @@ def _resample_bordered(images: np.ndarray, q: np.ndarray, border: int | None, bu
     flat[...] = flat_f[:, None]
     if C > 1:
         flat += b.planes
+    # mode="clip": every index is inside the table by construction (the border holds each
+    # coordinate with its neighbours, or the whole parts were clipped into it above); with
+    # out= the default mode="raise" gathers into a temporary and copies it over, 2.5x the work
     f = b.pairs.reshape(-1)
-    v = np.take(f, flat, out=b.v)                                     # (N, C, H*W): (g00, g01)
-    below = np.take(f[Wp:], flat, out=b.below)                        # (g10, g11)
+    v = np.take(f, flat, out=b.v, mode="clip")                        # (N, C, H*W): (g00, g01)
+    below = np.take(f[Wp:], flat, out=b.below, mode="clip")           # (g10, g11)
     below -= v                                                        # v = g0* + a (g1* - g0*)
     below *= q[:, 0:1]
     v += below
