@@ -3,12 +3,13 @@ seconds per training epoch of the same network with the same optimizer,
 schedule, batch size and loop, without augmentation (the augmentation's own
 cost is in bench_augment.py).
 
-The network, in ``torch.nn``: Conv2d 1->16 5x5 pad 2, ReLU, MaxPool2d 2,
-Conv2d 16->32 3x3 pad 1, ReLU, MaxPool2d 2, Flatten, Linear 1568->128,
-ReLU, Linear 128->10. numpynets runs ``numpynets.train.fit.fit`` (what
-``numpynets train convnet`` runs) for one pass over the first
-``--samples`` training images, PyTorch the same loop
-(``common.torch_pass``); both are extrapolated to a 54,000-image epoch.
+The network, in ``torch.nn``, built from the default recipe's architecture
+(C=32 filters, H=256 hidden units, dropout 0.4): Conv2d 1->C 5x5 pad 2,
+ReLU, MaxPool2d 2, Conv2d C->2C 3x3 pad 1, ReLU, MaxPool2d 2, Flatten,
+Linear 2C*49->H, ReLU, Dropout, Linear H->10. numpynets runs
+``numpynets.train.fit.fit`` (what ``numpynets train convnet`` runs) for
+one pass over the first ``--samples`` training images, PyTorch the same
+loop (``common.torch_pass``); both are extrapolated to a 54,000-image epoch.
 Repeats alternate between the two and keep the best of each; the ratio is
 numpynets / PyTorch::
 
@@ -25,11 +26,22 @@ from bench_cnn import load_images, time_numpynets, torch_optimizer
 from common import machine, set_threads, table, torch_pass, torch_version
 
 
-def torch_convnet(torch):
+def torch_convnet(torch, arch: dict):
+    """The twin of ``arch`` (a built convnet architecture: its layer list)."""
     nn = torch.nn
-    return nn.Sequential(nn.Conv2d(1, 16, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-                         nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-                         nn.Linear(32 * 49, 128), nn.ReLU(), nn.Linear(128, 10))
+    layers = {"conv2d": lambda L: nn.Conv2d(L["in_channels"], L["out_channels"], L["kernel_size"], padding=L["padding"]),
+              "relu": lambda L: nn.ReLU(), "maxpool2d": lambda L: nn.MaxPool2d(2),
+              "flatten": lambda L: nn.Flatten(), "dropout": lambda L: nn.Dropout(L["p"]),
+              "linear": lambda L: nn.Linear(L["in_features"], L["out_features"])}
+    mods, channels = [], 1
+    for L in arch["layers"]:
+        if L["type"] == "batchnorm":                     # after a convolution, over its channels
+            mods.append(nn.BatchNorm2d(channels))
+            continue
+        if L["type"] == "conv2d":
+            channels = L["out_channels"]
+        mods.append(layers[L["type"]](L))
+    return nn.Sequential(*mods)
 
 
 def main() -> None:
@@ -56,7 +68,7 @@ def main() -> None:
         best["numpynets"] = min(best["numpynets"], time_numpynets(arch, recipe, data, rep))
         if torch is not None:
             torch.manual_seed(rep)
-            model = torch_convnet(torch)
+            model = torch_convnet(torch, arch)
             opt = torch_optimizer(torch, model, recipe)
             X, Y = torch.from_numpy(data.x).unsqueeze(1), torch.from_numpy(data.y)
             best["pytorch"] = min(best["pytorch"], torch_pass(torch, model, opt, recipe, X, Y, rep))

@@ -12,9 +12,9 @@ from .common import add_data_options, add_dataset_option, add_threads_option, pr
 
 # architecture options: (flag, key, type, help); a model takes the ones it knows
 ARCH_FLAGS = [
-    ("--hidden", "hidden", int, "mlp: hidden units (default 512)"),
+    ("--hidden", "hidden", int, "mlp, convnet: hidden units (default 512; convnet 256)"),
     ("--init", "init", str, "weight initialisation: xavier, xavier_normal, he, he_uniform"),
-    ("--channels", "channels", int, "cnn: convolution filters (original 8); convnet: first block (16, the second twice as many)"),
+    ("--channels", "channels", int, "cnn: convolution filters (original 8); convnet: first block (32, the second twice as many)"),
     ("--d-model", "d_model", int, "attention: token width D (original 64; 16 in its first version)"),
     ("--ff-dim", "ff_dim", int, "attention: feed-forward width F (original 128)"),
     ("--heads", "heads", int, "attention: attention heads; must divide D (original 1)"),
@@ -24,7 +24,7 @@ ARCH_FLAGS = [
     ("--activation", "activation", str, "mlp, cnn: hidden activation: relu, leaky_relu, elu, gelu, swish "
      "(or silu), tanh, sigmoid (default relu)"),
     ("--dropout", "dropout", float, "mlp, cnn, convnet: dropout probability P in [0, 1) after the hidden activation "
-     "(mlp, convnet) or before the linear layer (cnn); off by default"),
+     "(mlp, convnet) or before the linear layer (cnn); off by default (convnet: 0.4; 0 turns it off)"),
     ("--batchnorm", "batchnorm", bool, "mlp, cnn, convnet: BatchNorm between the hidden linear layer (mlp) or the "
      "convolution (cnn, convnet) and its activation"),
 ]

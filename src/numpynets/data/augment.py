@@ -55,8 +55,9 @@ LIMITS = {
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    """Strengths of each transform; 0 turns one off. The defaults are the
-    ``convnet`` recipe's (and ``--augment``'s): +-2 px, +-10 degrees, +-10 %."""
+    """Strengths of each transform; 0 turns one off. The defaults are
+    ``--augment``'s: +-2 px, +-10 degrees, +-10 %; the ``convnet`` recipe
+    adds an elastic distortion of up to 1.5 px."""
     shift: float = 2.0
     rotate: float = 10.0
     scale: float = 0.1

@@ -43,7 +43,7 @@ register_model(BuiltinModel("cnn", "conv 1->8 3x3 pad 1 + ReLU -> maxpool 2x2 ->
                             cnn.architecture, cnn.RECIPES))
 register_model(BuiltinModel("attention", "4x4 patches -> 49 tokens -> self-attention -> FFN -> mean pool -> 10",
                             attention.architecture, attention.RECIPES))
-register_model(BuiltinModel("convnet", "conv 16 5x5 -> pool -> conv 32 3x3 -> pool -> 128 -> 10, trained with augmentation",
+register_model(BuiltinModel("convnet", "conv 32 5x5 -> pool -> conv 64 3x3 -> pool -> 256 -> dropout -> 10, trained with augmentation",
                             convnet.architecture, convnet.RECIPES))
 
 
