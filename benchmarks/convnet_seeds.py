@@ -15,9 +15,10 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import replace
 
 from numpynets.data import load_mnist
-from numpynets.data.augment import Augmenter, augment_rng
+from numpynets.data.augment import AugmentConfig, Augmenter, augment_rng
 from numpynets.models import build, build_architecture, get_model, get_recipe
 from numpynets.runtime import blas_threads
 from numpynets.train import fit, seeds
@@ -37,7 +38,8 @@ def main() -> None:
     ap.add_argument("--limit", type=int)
     ap.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                     help="force augmentation on (default strengths) or off; default: the recipe's")
-    ap.add_argument("--augment-json", help="augmentation strengths as JSON, e.g. '{\"elastic\": 1.5}' (the rest: the recipe's)")
+    ap.add_argument("--augment-json",
+                    help="augmentation strengths as JSON, e.g. '{\"elastic\": 1.5}' (the rest: the recipe's)")
     ap.add_argument("--arch", default="{}", help="architecture options as JSON, e.g. '{\"kernel2\": 3}'")
     ap.add_argument("--data-dir")
     args = ap.parse_args()
@@ -45,12 +47,8 @@ def main() -> None:
     spec = get_model(args.model)
     recipe = get_recipe(spec, args.recipe).with_overrides(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size)
     if args.augment is not None:
-        from dataclasses import replace
-
-        from numpynets.data.augment import AugmentConfig
         recipe = replace(recipe, augment=AugmentConfig().to_dict() if args.augment else None)
     if args.augment_json:
-        from dataclasses import replace
         recipe = replace(recipe, augment={**(recipe.augment or {}), **json.loads(args.augment_json)})
     mn = load_mnist(args.data_dir, limit=args.limit, val_fraction=0.0, log=lambda *a: None)
     arch = build_architecture(spec, {**recipe.arch, **json.loads(args.arch)})

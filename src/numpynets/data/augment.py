@@ -147,7 +147,8 @@ def _pixel_grid(h: int, w: int, dtype: np.dtype) -> np.ndarray:
     return grid
 
 
-def _coordinates(m: np.ndarray, field, h: int, w: int, dtype, offset: float = 0.0, out: np.ndarray | None = None) -> np.ndarray:
+def _coordinates(m: np.ndarray, field, h: int, w: int, dtype, offset: float = 0.0,
+                 out: np.ndarray | None = None) -> np.ndarray:
     """(n, 2, h*w) of ``dtype``: rows then columns where each output pixel
     reads the input, plus ``offset``. All pixels of all images are one
     matrix product: the (2n, 3) stacked maps times the (3, h*w) pixel grid
@@ -243,7 +244,10 @@ class _Buffers:
     first touch: on the loaded shared machine reuse made a batch of 16
     take 0.58x the time, on an idle one 0.94x."""
 
-    def __init__(self, N: int, C: int, HW: int, Hp: int, Wp: int, dt, idt, cdt):
+    def __init__(self, N: int, C: int, H: int, W: int, bd: int, dt):
+        Hp, Wp, HW, dt = H + 2 * bd, W + 2 * bd, H * W, np.dtype(dt)
+        cdt = np.complex64 if dt == np.float32 else np.complex128     # a pair of the images' floats
+        idt = dt if N * C * Hp * Wp < 2 ** 24 else np.float64         # flat indices, exact in float32 below 2**24
         self.q = np.empty((N, 2, HW), dtype=dt)                      # coordinates, then fractions
         self.whole = np.empty((N, 2, HW), dtype=dt)                  # their whole-pixel parts
         self.flat_f = np.empty((N, HW), dtype=idt)                   # top-left neighbour's flat index
@@ -254,12 +258,8 @@ class _Buffers:
         self.planes = (np.arange(C) * (Hp * Wp))[:, None]            # (C, 1): each channel's plane
 
 
-def _index_dtype(dt, size: int):
-    """Flat indices are whole numbers, exact in ``dt`` below 2**24 (float32)."""
-    return dt if size < 2 ** 24 else np.float64
-
-
-def _resample_bordered(images: np.ndarray, q: np.ndarray, border: int | None, buffers: _Buffers | None = None) -> np.ndarray:
+def _resample_bordered(images: np.ndarray, q: np.ndarray, border: int | None,
+                       buffers: _Buffers | None = None) -> np.ndarray:
     """Bilinear sampling of ``images`` (N, C, H, W) at ``q`` (N, 2, H*W):
     rows and columns in the coordinates of the image with a zero border of
     ``border`` pixels on every side, which holds every coordinate with its
@@ -276,7 +276,7 @@ def _resample_bordered(images: np.ndarray, q: np.ndarray, border: int | None, bu
     row interpolation is complex arithmetic with a real weight. Every array
     is (N, C or 1, H*W), so each NumPy call runs one long inner loop.
 
-    ``buffers`` (from :func:`_buffers`, kept by the caller) are the working
+    ``buffers`` (a :class:`_Buffers` the caller keeps) are the working
     arrays, reused: a batch of the same shape then allocates nothing but its
     output. Without them each call makes its own."""
     N, C, H, W = images.shape
@@ -285,7 +285,7 @@ def _resample_bordered(images: np.ndarray, q: np.ndarray, border: int | None, bu
     dt = images.dtype
     if dt not in (np.float32, np.float64):                            # float16, integers: compute in float64
         return _resample_bordered(images.astype(np.float64), q.astype(np.float64), border).astype(dt)
-    b = buffers or _buffers(N, C, H, W, bd, dt)
+    b = buffers or _Buffers(N, C, H, W, bd, dt)
     pv = b.pairs.view(dt).reshape(N, C, Hp, Wp, 2)
     pv[:, :, bd:bd + H, bd:bd + W, 0] = images
     pv[:, :, bd:bd + H, bd - 1:bd - 1 + W, 1] = images
@@ -315,13 +315,6 @@ def _resample_bordered(images: np.ndarray, q: np.ndarray, border: int | None, bu
     out *= q[:, 1:2]
     out += v.real
     return out.reshape(N, C, H, W)
-
-
-def _buffers(N: int, C: int, H: int, W: int, bd: int, dt) -> _Buffers:
-    Hp, Wp = H + 2 * bd, W + 2 * bd
-    dt = np.dtype(dt)
-    cdt = np.complex64 if dt == np.float32 else np.complex128         # a pair of the images' floats
-    return _Buffers(N, C, H * W, Hp, Wp, dt, _index_dtype(dt, N * C * Hp * Wp), cdt)
 
 
 def resample_reference(images: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
@@ -406,7 +399,7 @@ class Augmenter:
             if len(self._buffers) >= 2:
                 del self._buffers[next(iter(self._buffers))]
             N, C, H, W = shape
-            self._buffers[key] = _buffers(N, C, H, W, CLIP_BORDER if border is None else border, dt)
+            self._buffers[key] = _Buffers(N, C, H, W, CLIP_BORDER if border is None else border, dt)
         return self._buffers[key]
 
     def state(self) -> dict:
