@@ -6,7 +6,9 @@ over the first ``--samples`` training images without augmentation, the same
 with the default augmentation (shift 2 px, rotation 10 degrees, zoom 10 %:
 the bilinear affine path), with whole-pixel shifts only (``--augment-rotate
 0 --augment-scale 0``: the crop path), and each augmenter alone over the
-same batches. "added" is (augmented - plain) / plain. Times are the
+same images, called as ``fit`` calls it: on chunks of whole batches of
+about ``Trainer.augment_images`` images (``--per-batch``: once per batch,
+as before chunking). "added" is (augmented - plain) / plain. Times are the
 process's CPU seconds (``time.process_time``), which a busy shared machine
 inflates far less than wall-clock seconds; best of ``--repeats``::
 
@@ -31,6 +33,8 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=6000)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--per-batch", action="store_true",
+                    help="call the augmenter once per batch (Trainer.augment_images = 1), not per chunk")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     set_threads(args.threads)
@@ -39,6 +43,10 @@ def main() -> None:
     from numpynets.data.mnist import Split, find_mnist, load_mnist
     from numpynets.models import build, build_architecture, get_model, get_recipe
     from numpynets.train import fit, seeds
+    from numpynets.train.fit import Trainer
+
+    if args.per_batch:
+        Trainer.augment_images = 1
 
     if find_mnist() is not None:
         mn = load_mnist(limit=args.samples, val_fraction=0.0, log=lambda *a: None)
@@ -59,8 +67,9 @@ def main() -> None:
                 c0 = time.process_time()
                 if kind.endswith("alone"):
                     aug = Augmenter(configs[kind.split()[0]], 0)
-                    for s in range(0, len(data), recipe.batch_size):
-                        aug(data.x[s:s + recipe.batch_size])
+                    chunk = max(1, Trainer.augment_images // recipe.batch_size) * recipe.batch_size
+                    for s in range(0, len(data), chunk):
+                        aug(data.x[s:s + chunk])
                 else:
                     init_rng, shuffle_rng = seeds(rep)
                     model = build(arch, seed=init_rng)
@@ -76,8 +85,9 @@ def main() -> None:
                      f"{100 * best['affine alone'] / plain:.0f}% / {100 * best['shift alone'] / plain:.0f}%"])
         out.append({"model": name, "batch_size": recipe.batch_size, "plain_epoch_cpu_s": round(plain * scale, 3),
                     **{f"{k.replace(' ', '_')}_epoch_cpu_s": round(v * scale, 3) for k, v in best.items() if k != "plain"}})
+    calls = "per batch" if args.per_batch else f"on chunks of ~{Trainer.augment_images} images"
     print(f"{machine()}; {args.threads} thread(s); {source} images; {args.samples} samples per pass, "
-          "CPU seconds extrapolated to a 54,000-image epoch")
+          f"CPU seconds extrapolated to a 54,000-image epoch; augmenter called {calls}")
     print(table(rows, ["model", "batch", "epoch CPU s", "affine (added)", "shift only (added)",
                        "augmenter alone: affine / shift"]))
     if args.json:

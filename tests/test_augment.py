@@ -82,6 +82,30 @@ def test_elastic_displacements_are_bounded_and_smooth():
     assert np.abs(np.diff(dy, axis=1)).max() < 1.0                        # neighbours move together
 
 
+def test_elastic_field_is_the_bilinear_interpolation_of_its_grid():
+    """The coordinates' elastic part (a matrix product with the basis of hat
+    functions) is, pixel by pixel, the 4x4 grid of offsets interpolated
+    bilinearly: knots at the image's first and last rows and columns and
+    evenly between, computed here one pixel at a time in float64."""
+    cfg = AugmentConfig(shift=0, rotate=0, scale=0, elastic=3.0)
+    n, h, w = 3, 13, 9
+    rows, cols = sample_coordinates(np.random.default_rng(5), cfg, n, h, w)
+    rng = np.random.default_rng(5)
+    rng.uniform(-1, 1, size=(n, 5))                                      # the affine draws come first
+    grid = rng.uniform(-3.0, 3.0, size=(2, n, 4, 4))                     # (2, n, 4, 4): rows, then columns
+    for k, got in enumerate((rows - np.arange(h)[:, None], cols - np.arange(w))):
+        for img in range(n):
+            for i in range(h):
+                for j in range(w):
+                    y, x = 3 * i / (h - 1), 3 * j / (w - 1)              # the pixel on the grid's scale
+                    i0, j0 = min(int(y), 2), min(int(x), 2)
+                    a, b = y - i0, x - j0
+                    g = grid[k, img]
+                    want = ((1 - a) * ((1 - b) * g[i0, j0] + b * g[i0, j0 + 1])
+                            + a * ((1 - b) * g[i0 + 1, j0] + b * g[i0 + 1, j0 + 1]))
+                    assert abs(got[img, i, j] - want) < 1e-12
+
+
 def test_same_seed_same_batches_and_state_resumes_exactly():
     x = np.random.default_rng(2).random((16, 28, 28)).astype(np.float32)
     a, b = Augmenter(None, augment_rng(7)), Augmenter(None, augment_rng(7))

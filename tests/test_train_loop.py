@@ -55,6 +55,41 @@ def test_every_sample_once_per_epoch_with_partial_last_batch(monkeypatch):
     assert sizes == [64, 64, 64, 64, 44] * 2                   # 300 = 4*64 + 44
 
 
+def test_augmenter_gets_chunks_of_whole_batches_and_the_model_their_batches_in_order(monkeypatch):
+    """With ``augment`` the trainer transforms about ``augment_images``
+    images per call (whole batches, the epoch's rest last, chunks starting
+    afresh each epoch) and trains on those transformed images, batch by
+    batch in order; every sample once per epoch."""
+    from numpynets.nn.sequential import Sequential
+    from numpynets.train.fit import Trainer
+
+    seen, calls = [], []
+    orig = Sequential.forward
+
+    def spy(self, x, training=False):
+        if training:
+            seen.append(x.copy())
+        return orig(self, x, training)
+
+    def augment(x):                                                # (n, 6): marks each call's images
+        calls.append(x.copy())
+        return x + 100.0 * len(calls)
+
+    monkeypatch.setattr(Sequential, "forward", spy)
+    monkeypatch.setattr(Trainer, "augment_images", 100)            # 3 batches of 32 per call
+    train = blobs(300)
+    init_rng, shuffle_rng = seeds(0)
+    fit(build(ARCH, seed=init_rng), train, None, Recipe(epochs=2, batch_size=32, lr=0.01), shuffle_rng,
+        progress=False, log=lambda *a: None, augment=augment)
+    assert [len(c) for c in calls] == [96, 96, 96, 12] * 2
+    assert [len(x) for x in seen] == [32] * 9 + [12] + [32] * 9 + [12]
+    want = np.concatenate([c + 100.0 * (i + 1) for i, c in enumerate(calls)])
+    assert np.array_equal(np.concatenate(seen), want)              # the transformed images, in order
+    for epoch in range(2):                                         # each epoch: every sample once
+        got = np.concatenate(calls[4 * epoch:4 * epoch + 4])
+        assert np.array_equal(got[np.lexsort(got.T)], train.x[np.lexsort(train.x.T)])
+
+
 def test_same_seed_same_losses_bit_for_bit():
     recipe = Recipe(epochs=3, batch_size=32, lr=0.05, optimizer="adam")
     _, a = run(recipe, seed=7)

@@ -113,8 +113,9 @@ def _bilinear_matrix(n_out: int, n_in: int) -> np.ndarray:
 def _inverse_maps(rng: np.random.Generator, cfg: AugmentConfig, n: int, h: int, w: int):
     """The batch's transforms: (n, 2, 3) float64 affine maps ``[A | b]``
     taking an output pixel ``(row, col, 1)`` to where it reads the input,
-    and the elastic field (2, n, h, w), or None. The random draws are one
-    fixed sequence: (n, 5) uniforms, then the elastic grid."""
+    and the elastic grid (2, n, 4, 4) of offsets (the weights of :func:`_basis`),
+    or None. The random draws are one fixed sequence: (n, 5) uniforms, then
+    the elastic grid."""
     u = rng.uniform(-1.0, 1.0, size=(n, 5))                          # (n, 5): one column per transform
     theta = u[:, 0] * math.radians(cfg.rotate)                       # (n,)
     zoom = u[:, 1] * cfg.scale + 1.0                                 # (n,) > 0 (scale <= 0.9)
@@ -130,44 +131,56 @@ def _inverse_maps(rng: np.random.Generator, cfg: AugmentConfig, n: int, h: int, 
     # q = A (p - c) + c + t = A p + b,  b = c + t - A c
     cy, cx = (h - 1) / 2.0, (w - 1) / 2.0
     m[:, :, 2] = u[:, 3:5] * cfg.shift + (cy, cx) - m[:, :, 0] * cy - m[:, :, 1] * cx
-    field = None
-    if cfg.elastic > 0:
-        grid = rng.uniform(-cfg.elastic, cfg.elastic, size=(2, n, 4, 4))               # (2, n, 4, 4)
-        my, mx = _bilinear_matrix(h, 4), _bilinear_matrix(w, 4)                         # (h, 4), (w, 4)
-        field = np.einsum("hi,kniJ,wJ->knhw", my, grid, mx)                             # (2, n, h, w)
-    return m, field
+    grid = rng.uniform(-cfg.elastic, cfg.elastic, size=(2, n, 4, 4)) if cfg.elastic > 0 else None   # (2, n, 4, 4)
+    return m, grid
 
 
 @functools.lru_cache(maxsize=16)
-def _pixel_grid(h: int, w: int, dtype: np.dtype) -> np.ndarray:
-    """(3, h*w) of ``dtype``: ``(row, col, 1)`` of every pixel, row-major (read-only)."""
+def _basis(h: int, w: int, dtype: np.dtype, elastic: bool) -> np.ndarray:
+    """(3 or 19, h*w) of ``dtype`` (read-only): the functions of the pixel
+    that a sample coordinate is a weighted sum of. First ``(row, col, 1)``
+    of every pixel, row-major, the affine map's; with ``elastic`` then the
+    16 bilinear hat functions of the 4x4 elastic grid,
+    ``my[row, i] * mx[col, j]`` in row ``3 + 4 i + j``, whose weights are
+    the grid's offsets."""
     i, j = np.divmod(np.arange(h * w), w)                            # (h*w,) each
-    grid = np.stack([i, j, np.ones_like(i)]).astype(dtype)           # (3, h*w), exact integers
-    grid.flags.writeable = False
-    return grid
+    rows = [np.stack([i, j, np.ones_like(i)]).astype(np.float64)]   # (3, h*w), exact integers
+    if elastic:
+        my, mx = _bilinear_matrix(h, 4), _bilinear_matrix(w, 4)      # (h, 4), (w, 4)
+        rows.append((my[i][:, :, None] * mx[j][:, None, :]).reshape(h * w, 16).T)   # (16, h*w)
+    basis = np.concatenate(rows).astype(dtype)
+    basis.flags.writeable = False
+    return basis
 
 
-def _coordinates(m: np.ndarray, field, h: int, w: int, dtype, offset: float = 0.0,
-                 out: np.ndarray | None = None) -> np.ndarray:
-    """(n, 2, h*w) of ``dtype``: rows then columns where each output pixel
-    reads the input, plus ``offset``. All pixels of all images are one
-    matrix product: the (2n, 3) stacked maps times the (3, h*w) pixel grid
-    (written into ``out`` when given, an (n, 2, h*w) array of ``dtype``)."""
+def _weights(m: np.ndarray, grid, dtype, offset: float = 0.0) -> np.ndarray:
+    """(n, 2, 3 or 19) of ``dtype``: each image's weights of :func:`_basis`
+    for its rows and its columns, the maps ``m`` (n, 2, 3) with ``offset``
+    added, then the elastic ``grid`` (2, n, 4, 4) flattened, or none."""
     n = len(m)
-    m = m.astype(dtype)                                              # (n, 2, 3), a copy
-    m[:, :, 2] += offset
-    q = np.matmul(m.reshape(2 * n, 3), _pixel_grid(h, w, np.dtype(dtype)),
-                  out=None if out is None else out.reshape(2 * n, h * w)).reshape(n, 2, h * w)   # (n, 2, h*w)
-    if field is not None:
-        q += field.transpose(1, 0, 2, 3).reshape(n, 2, h * w).astype(dtype)
-    return q
+    parts = [m] if grid is None else [m, grid.transpose(1, 0, 2, 3).reshape(n, 2, 16)]
+    wts = np.concatenate(parts, axis=2).astype(dtype)                # (n, 2, 3 or 19), a copy
+    wts[:, :, 2] += offset
+    return wts
+
+
+def _coordinates(wts: np.ndarray, h: int, w: int, out: np.ndarray | None = None) -> np.ndarray:
+    """(n, 2, h*w) of the weights' dtype: rows then columns where each
+    output pixel reads the input, for the weights ``wts`` (n, 2, 3 or 19)
+    of :func:`_weights`. All pixels of all images, affine map and elastic
+    field together, are one matrix product: the (2n, 3 or 19) stacked
+    weights times the basis (written into ``out`` when given)."""
+    n, _, k = wts.shape
+    basis = _basis(h, w, wts.dtype, k > 3)                           # (k, h*w)
+    return np.matmul(wts.reshape(2 * n, k), basis,
+                     out=None if out is None else out.reshape(2 * n, h * w)).reshape(n, 2, h * w)
 
 
 def sample_coordinates(rng: np.random.Generator, cfg: AugmentConfig, n: int, h: int, w: int, dtype=np.float64):
     """(rows, cols), each (n, h, w) of ``dtype``: where each output pixel
     reads the input. The random draws are float64 whatever ``dtype``."""
-    m, field = _inverse_maps(rng, cfg, n, h, w)
-    q = _coordinates(m, field, h, w, dtype)                          # (n, 2, h*w)
+    m, grid = _inverse_maps(rng, cfg, n, h, w)
+    q = _coordinates(_weights(m, grid, dtype), h, w)                 # (n, 2, h*w)
     return q[:, 0].reshape(n, h, w), q[:, 1].reshape(n, h, w)
 
 
@@ -259,7 +272,7 @@ class _Buffers:
 
 
 def _resample_bordered(images: np.ndarray, q: np.ndarray, border: int | None,
-                       buffers: _Buffers | None = None) -> np.ndarray:
+                       buffers: _Buffers | None = None, out: np.ndarray | None = None) -> np.ndarray:
     """Bilinear sampling of ``images`` (N, C, H, W) at ``q`` (N, 2, H*W):
     rows and columns in the coordinates of the image with a zero border of
     ``border`` pixels on every side, which holds every coordinate with its
@@ -278,13 +291,17 @@ def _resample_bordered(images: np.ndarray, q: np.ndarray, border: int | None,
 
     ``buffers`` (a :class:`_Buffers` the caller keeps) are the working
     arrays, reused: a batch of the same shape then allocates nothing but its
-    output. Without them each call makes its own."""
+    output. Without them each call makes its own. The result is written
+    into ``out`` (N, C, H, W) of the images' dtype when given."""
     N, C, H, W = images.shape
     bd = CLIP_BORDER if border is None else border
     Hp, Wp = H + 2 * bd, W + 2 * bd
     dt = images.dtype
     if dt not in (np.float32, np.float64):                            # float16, integers: compute in float64
-        return _resample_bordered(images.astype(np.float64), q.astype(np.float64), border).astype(dt)
+        res = _resample_bordered(images.astype(np.float64), q.astype(np.float64), border).astype(dt)
+        if out is not None:
+            out[...] = res
+        return res if out is None else out
     b = buffers or _Buffers(N, C, H, W, bd, dt)
     pv = b.pairs.view(dt).reshape(N, C, Hp, Wp, 2)
     pv[:, :, bd:bd + H, bd:bd + W, 0] = images
@@ -311,10 +328,10 @@ def _resample_bordered(images: np.ndarray, q: np.ndarray, border: int | None,
     below -= v                                                        # v = g0* + a (g1* - g0*)
     below *= q[:, 0:1]
     v += below
-    out = np.subtract(v.imag, v.real)                                 # out = v0 + b (v1 - v0), (N, C, H*W), new
-    out *= q[:, 1:2]
-    out += v.real
-    return out.reshape(N, C, H, W)
+    res = np.subtract(v.imag, v.real, out=None if out is None else out.reshape(N, C, H * W))
+    res *= q[:, 1:2]                                                  # out = v0 + b (v1 - v0), (N, C, H*W)
+    res += v.real
+    return res.reshape(N, C, H, W)
 
 
 def resample_reference(images: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
@@ -364,7 +381,18 @@ class Augmenter:
     """Random affine (+ elastic) transforms of image batches.
 
     ``augmenter(x)`` takes a batch (N, H, W) or (N, C, H, W) and returns a
-    new array of the same shape and dtype (the input is left untouched)."""
+    new array of the same shape and dtype (the input is left untouched).
+
+    A call draws every image's transform at once (one fixed sequence of
+    vectorised draws per call), then resamples the images in blocks of
+    about ``block_pixels`` pixels, whose working arrays stay in the core's
+    cache and are reused between blocks and calls. So one call on many
+    batches' images at once (as :class:`~numpynets.train.fit.Trainer`
+    makes, see its ``augment_chunk``) costs less than a call per batch,
+    whose fixed costs come back each time and whose working arrays the
+    training step evicts in between."""
+
+    block_pixels = 32 * 28 * 28        # resampled at a time: 32 MNIST images, a ~1.4 MB working set
 
     def __init__(self, config: AugmentConfig | dict | None = None, rng: np.random.Generator | int | None = None):
         if isinstance(config, dict):
@@ -377,16 +405,21 @@ class Augmenter:
         if x.ndim not in (3, 4):
             raise ConfigError(f"augmentation works on image batches (N, H, W) or (N, C, H, W), got shape {x.shape}")
         x4 = x[:, None] if x.ndim == 3 else x                         # (N, C, H, W)
-        N, _, H, W = x4.shape
+        N, C, H, W = x4.shape
         if shift_only(self.config):
             out = random_shifts(self.rng, x4, int(self.config.shift))  # (N, C, H, W), exact
         else:
-            m, field = _inverse_maps(self.rng, self.config, N, H, W)     # (N, 2, 3)
+            m, grid = _inverse_maps(self.rng, self.config, N, H, W)    # (N, 2, 3), (2, N, 4, 4) or None
             border = config_border(self.config, H, W)                  # None: clip (wild strengths)
-            b = self._buffers_for(x4.shape, border, x4.dtype)           # None: float16, integers
-            q = _coordinates(m, field, H, W, x4.dtype if b is None else b.q.dtype,
-                             offset=border or CLIP_BORDER, out=None if b is None else b.q)   # (N, 2, H*W)
-            out = _resample_bordered(x4, q, border, b)                 # (N, C, H, W)
+            wdt = x4.dtype if x4.dtype in (np.float32, np.float64) else np.float64
+            wts = _weights(m, grid, wdt, offset=border or CLIP_BORDER)   # (N, 2, 3 or 19)
+            out = np.empty_like(x4, order="C")                         # (N, C, H, W)
+            k = max(1, self.block_pixels // max(1, C * H * W))         # images per block
+            for s in range(0, N, k):
+                e = min(N, s + k)
+                b = self._buffers_for((e - s, C, H, W), border, x4.dtype)   # None: float16, integers
+                q = _coordinates(wts[s:e], H, W, out=None if b is None else b.q)   # (k, 2, H*W)
+                _resample_bordered(x4[s:e], q, border, b, out=out[s:e])
         return out[:, 0] if x.ndim == 3 else out
 
     def _buffers_for(self, shape, border, dt) -> _Buffers | None:

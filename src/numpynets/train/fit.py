@@ -75,9 +75,17 @@ class Trainer:
     completed epochs: :meth:`fit` trains from there to ``recipe.epochs``, so a
     restored trainer (:func:`numpynets.train.checkpoint.restore`) continues.
     ``augment`` (an :class:`~numpynets.data.augment.Augmenter`, or any
-    callable on a batch of images) transforms each training batch; its
-    generator is part of the checkpoint (``extra_state["augment"]``).
+    callable on a batch of images that transforms each image on its own)
+    transforms the training images; its generator is part of the checkpoint
+    (``extra_state["augment"]``). It is called on chunks of whole batches,
+    in the epoch's order, about ``augment_images`` images at a time: the
+    augmenter's fixed costs then come once per chunk, and it runs with its
+    working arrays in the cache instead of after a training step that
+    evicted them. The chunks start afresh each epoch, so a checkpoint at an
+    epoch's end holds the generator's exact state.
     """
+
+    augment_images = 1024          # images per augmenter call (whole batches; at least one)
 
     def __init__(self, model, recipe: Recipe, optimizer: Optimizer | None = None,
                  shuffle_rng: np.random.Generator | None = None, callbacks=(), log_every: int = 1,
@@ -142,11 +150,17 @@ class Trainer:
             cb.on_epoch_start(self, epoch)
         loss_sum, correct = 0.0, 0
         t0 = time.perf_counter()
+        chunk = max(1, self.augment_images // B)           # batches per augmenter call
         for s in range(steps):
-            idx = perm[s * B:(s + 1) * B]                  # (B,), the last one possibly shorter
-            xb, yb = X[idx], Y[idx]
-            if self.augment is not None:
-                xb = self.augment(xb)                      # (B, H, W): a random affine transform of each image
+            if self.augment is None:
+                idx = perm[s * B:(s + 1) * B]              # (B,), the last one possibly shorter
+                xb, yb = X[idx], Y[idx]
+            else:
+                if s % chunk == 0:                         # the next chunk of batches, transformed at once
+                    idx = perm[s * B:(s + chunk) * B]      # (chunk * B,) or the epoch's rest
+                    xa, ya = self.augment(X[idx]), Y[idx]  # (chunk * B, H, W): a random affine transform of each
+                o = (s % chunk) * B
+                xb, yb = xa[o:o + B], ya[o:o + B]
             if per_batch:
                 opt.lr = schedule.lr(r.lr, epoch + s / steps, r.epochs)
             out = model.forward(xb, training=True)
@@ -160,10 +174,10 @@ class Trainer:
             model.zero_grad(defer=True)            # the backward below overwrites instead of adding to zeros
             model.backward(dout)
             opt.step(scale)
-            loss_sum += loss * len(idx)
+            loss_sum += loss * len(yb)
             correct += _n_correct(model, out, yb)
             for hook in step_hooks:
-                hook(self, s, len(idx), loss_sum)
+                hook(self, s, len(yb), loss_sum)
         seconds = time.perf_counter() - t0
         self.result.train_seconds += seconds
         self.result.epochs = epoch + 1
