@@ -7,10 +7,14 @@ with the default augmentation (shift 2 px, rotation 10 degrees, zoom 10 %:
 the bilinear affine path), with whole-pixel shifts only (``--augment-rotate
 0 --augment-scale 0``: the crop path), and each augmenter alone over the
 same images, called as ``fit`` calls it: on chunks of whole batches of
-about ``Trainer.augment_images`` images (``--per-batch``: once per batch,
-as before chunking). "added" is (augmented - plain) / plain. Times are the
-process's CPU seconds (``time.process_time``), which a busy shared machine
-inflates far less than wall-clock seconds; best of ``--repeats``::
+about ``Trainer.augment_images`` images; and the affine augmentation called
+once per batch, as before chunking (``--per-batch``: every pass per batch).
+Each round runs every pass once, in a shuffled order; "added" is the median
+over the rounds of (augmented - plain) / plain, the plain pass being that
+round's, so a machine whose speed drifts between rounds moves it less.
+Times are the process's CPU seconds (``time.process_time``), which a busy
+shared machine inflates far less than wall-clock seconds; the seconds
+shown are the best of ``--repeats`` rounds::
 
     NUMPYNETS_DATA=../shared/mnist python benchmarks/bench_augment.py --threads 1
 """
@@ -19,8 +23,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import time
 from dataclasses import replace
+from statistics import median
 
 import numpy as np
 
@@ -56,40 +62,63 @@ def main() -> None:
         data = Split(rng.random((args.samples, 28, 28), dtype=np.float32), rng.integers(0, 10, args.samples))
         source = "random"
     rows, out = [], []
+    per_call = [1] if args.per_batch else [Trainer.augment_images, 1]   # images per augmenter call in fit
     for name in args.models:
         spec = get_model(name)
         recipe = replace(get_recipe(spec, "default"), epochs=1, augment=None)
         arch = build_architecture(spec, recipe.arch)
+        B = recipe.batch_size
         configs = {"affine": AugmentConfig(), "shift": AugmentConfig(shift=2, rotate=0, scale=0)}
-        best = {k: np.inf for k in ("plain", "affine", "shift", "affine alone", "shift alone")}
-        for rep in range(args.repeats):
-            for kind in best:
+        kinds = ["plain", "affine", "shift", "affine alone", "shift alone"]
+        if len(per_call) > 1:
+            kinds.append("affine per batch")
+
+        def one(kind: str, rep: int) -> float:
+            """CPU seconds of one pass of ``kind``."""
+            cfg = configs[kind.split()[0]] if kind != "plain" else None
+            images = 1 if kind.endswith("per batch") else per_call[0]
+            if kind.endswith("alone"):                 # as fit calls it: chunks of whole batches
+                aug, chunk = Augmenter(cfg, 0), max(1, images // B) * B
                 c0 = time.process_time()
-                if kind.endswith("alone"):
-                    aug = Augmenter(configs[kind.split()[0]], 0)
-                    chunk = max(1, Trainer.augment_images // recipe.batch_size) * recipe.batch_size
-                    for s in range(0, len(data), chunk):
-                        aug(data.x[s:s + chunk])
-                else:
-                    init_rng, shuffle_rng = seeds(rep)
-                    model = build(arch, seed=init_rng)
-                    aug = Augmenter(configs[kind], 0) if kind != "plain" else None
-                    c0 = time.process_time()
-                    fit(model, data, None, recipe, shuffle_rng, progress=False, log=lambda *a: None, augment=aug)
-                best[kind] = min(best[kind], time.process_time() - c0)
+                for s in range(0, len(data), chunk):
+                    aug(data.x[s:s + chunk])
+                return time.process_time() - c0
+            init_rng, shuffle_rng = seeds(rep)
+            model = build(arch, seed=init_rng)
+            Trainer.augment_images = images
+            c0 = time.process_time()
+            fit(model, data, None, recipe, shuffle_rng, progress=False, log=lambda *a: None,
+                augment=Augmenter(cfg, 0) if cfg else None)
+            return time.process_time() - c0
+
+        times = {k: [] for k in kinds}
+        for rep in range(args.repeats):                # every kind once per round, in a shuffled order
+            for kind in random.Random(rep).sample(kinds, len(kinds)):
+                times[kind].append(one(kind, rep))
+        Trainer.augment_images = per_call[0]
         scale = 54_000 / len(data)
-        plain = best["plain"]
-        rows.append([name, recipe.batch_size, f"{plain * scale:.2f}",
-                     f"{best['affine'] * scale:.2f} ({100 * (best['affine'] - plain) / plain:+.0f}%)",
-                     f"{best['shift'] * scale:.2f} ({100 * (best['shift'] - plain) / plain:+.0f}%)",
-                     f"{100 * best['affine alone'] / plain:.0f}% / {100 * best['shift alone'] / plain:.0f}%"])
-        out.append({"model": name, "batch_size": recipe.batch_size, "plain_epoch_cpu_s": round(plain * scale, 3),
-                    **{f"{k.replace(' ', '_')}_epoch_cpu_s": round(v * scale, 3) for k, v in best.items() if k != "plain"}})
-    calls = "per batch" if args.per_batch else f"on chunks of ~{Trainer.augment_images} images"
+        plain = min(times["plain"])
+
+        def share(kind: str) -> float:
+            """Median over the rounds of kind / that round's plain pass, in %."""
+            return 100 * median(t / p for t, p in zip(times[kind], times["plain"]))
+
+        def added(kind: str) -> str:
+            return f"{min(times[kind]) * scale:.2f} ({share(kind) - 100:+.0f}%)"
+
+        rows.append([name, B, f"{plain * scale:.2f}", added("affine"), added("shift"),
+                     f"{share('affine alone'):.0f}% / {share('shift alone'):.0f}%"]
+                    + ([added("affine per batch")] if "affine per batch" in times else []))
+        out.append({"model": name, "batch_size": B, "plain_epoch_cpu_s": round(plain * scale, 3),
+                    **{f"{k.replace(' ', '_')}_epoch_cpu_s": round(min(v) * scale, 3) for k, v in times.items()
+                       if k != "plain"},
+                    **{f"{k.replace(' ', '_')}_share_pct": round(share(k), 1) for k in times if k != "plain"}})
+    calls = "per batch" if args.per_batch else f"on chunks of ~{per_call[0]} images"
     print(f"{machine()}; {args.threads} thread(s); {source} images; {args.samples} samples per pass, "
-          f"CPU seconds extrapolated to a 54,000-image epoch; augmenter called {calls}")
+          f"CPU seconds extrapolated to a 54,000-image epoch (best of {args.repeats}); augmenter called {calls}; "
+          "percentages: the median over the rounds of each pass against that round's plain pass")
     print(table(rows, ["model", "batch", "epoch CPU s", "affine (added)", "shift only (added)",
-                       "augmenter alone: affine / shift"]))
+                       "augmenter alone: affine / shift"] + (["affine, per batch (added)"] if len(per_call) > 1 else [])))
     if args.json:
         print(json.dumps(out))
 

@@ -1,6 +1,6 @@
 """Data augmentation: a random affine transform of each training image
 (shift, rotation, scaling, optional shear) and an optional elastic
-distortion, resampled for the whole batch at once.
+distortion, resampled for many images at once.
 
 For output pixel ``p = (row, col)`` of image ``n`` the transform reads the
 input at::
@@ -14,22 +14,29 @@ random 4x4 grid of offsets in ``[-elastic, elastic]`` pixels, interpolated
 bilinearly to ``H x W``. ``x[q]`` is bilinear interpolation between the four
 neighbouring pixels, zero outside the image.
 
-Vectorised: the sample coordinates of every output pixel of every image
-are one matrix product, the batch's stacked (2N, 3) affine maps times the
-(3, H*W) grid of pixels, and the interpolation is two gathers of
-(pixel, right-hand neighbour) pairs from the flattened, zero-bordered
-batch; there is no Python loop over images. The border is as wide as the
-batch's transforms need (an affine map is extreme at the image's corners),
-so no coordinate needs clipping; only wild strengths (a border over
+Vectorised: both parts of ``q`` are linear in a few functions of the pixel
+(its row, its column, 1, and the elastic grid's 16 hat functions), so the
+sample coordinates of every output pixel of every image are one matrix
+product, the images' stacked (2N, 3 or 19) weights times that (3 or 19,
+H*W) basis. The interpolation is two gathers of (pixel, right-hand
+neighbour) pairs from the flattened, zero-bordered images; there is no
+Python loop over images. The border is as wide as the configuration's
+transforms need (an affine map is extreme at the image's corners), so no
+coordinate needs clipping; only wild strengths (a border over
 ``MAX_BORDER`` pixels) clip into a narrow one.
 With whole-pixel shifts only (``rotate``, ``scale``, ``shear``, ``elastic``
 0 and an integer ``shift``) the batch is instead cropped at random offsets
 from its zero-padded copy: one gather, exact, several times cheaper.
 
+:class:`Augmenter` draws all of a call's transforms at once and resamples
+in blocks of ``block_pixels`` (32 MNIST images), whose working arrays stay
+in cache and are reused; the trainer calls it on chunks of about 1,000
+images (:attr:`numpynets.train.fit.Trainer.augment_images`), not per batch.
+
 Randomness comes from one ``np.random.Generator`` (``Augmenter.rng``),
-seeded from the run's seed by :func:`augment_rng`; the draws per batch are a
+seeded from the run's seed by :func:`augment_rng`; the draws per call are a
 fixed sequence of vectorised calls, so the same seed gives bit-identical
-batches. ``state()``/``set_state()`` save and restore the generator for an
+images. ``state()``/``set_state()`` save and restore the generator for an
 exact resume.
 """
 
@@ -388,7 +395,7 @@ class Augmenter:
     about ``block_pixels`` pixels, whose working arrays stay in the core's
     cache and are reused between blocks and calls. So one call on many
     batches' images at once (as :class:`~numpynets.train.fit.Trainer`
-    makes, see its ``augment_chunk``) costs less than a call per batch,
+    makes, see its ``augment_images``) costs less than a call per batch,
     whose fixed costs come back each time and whose working arrays the
     training step evicts in between."""
 
@@ -423,8 +430,8 @@ class Augmenter:
         return out[:, 0] if x.ndim == 3 else out
 
     def _buffers_for(self, shape, border, dt) -> _Buffers | None:
-        """The working arrays for batches of ``shape``, kept for the last two
-        shapes seen (an epoch's full batches and its shorter last one)."""
+        """The working arrays for blocks of ``shape``, kept for the last two
+        shapes seen (the full blocks and a call's shorter last one)."""
         if np.dtype(dt) not in (np.float32, np.float64):
             return None
         key = (tuple(shape), border, np.dtype(dt))
