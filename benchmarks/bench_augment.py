@@ -7,7 +7,7 @@ with the default augmentation (shift 2 px, rotation 10 degrees, zoom 10 %:
 the bilinear affine path), with whole-pixel shifts only (``--augment-rotate
 0 --augment-scale 0``: the crop path), and each augmenter alone over the
 same images, called as ``fit`` calls it: on chunks of whole batches of
-about ``Trainer.augment_images`` images; and the affine augmentation called
+about ``Trainer.augment_pixels`` pixels; and the affine augmentation called
 once per batch, as before chunking (``--per-batch``: every pass per batch).
 Each round runs every pass once, in a shuffled order; "added" is the median
 over the rounds of (augmented - plain) / plain, the plain pass being that
@@ -40,7 +40,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--per-batch", action="store_true",
-                    help="call the augmenter once per batch (Trainer.augment_images = 1), not per chunk")
+                    help="call the augmenter once per batch (Trainer.augment_pixels = 1), not per chunk")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     set_threads(args.threads)
@@ -51,8 +51,6 @@ def main() -> None:
     from numpynets.train import fit, seeds
     from numpynets.train.fit import Trainer
 
-    if args.per_batch:
-        Trainer.augment_images = 1
 
     if find_mnist() is not None:
         mn = load_mnist(limit=args.samples, val_fraction=0.0, log=lambda *a: None)
@@ -62,7 +60,9 @@ def main() -> None:
         data = Split(rng.random((args.samples, 28, 28), dtype=np.float32), rng.integers(0, 10, args.samples))
         source = "random"
     rows, out = [], []
-    per_call = [1] if args.per_batch else [Trainer.augment_images, 1]   # images per augmenter call in fit
+    chunked = Trainer.augment_pixels
+    per_call = [1] if args.per_batch else [chunked, 1]   # pixels per augmenter call in fit (1: one batch)
+    compare = len(per_call) > 1                          # the per-batch call beside the chunked one
     for name in args.models:
         spec = get_model(name)
         recipe = replace(get_recipe(spec, "default"), epochs=1, augment=None)
@@ -70,22 +70,22 @@ def main() -> None:
         B = recipe.batch_size
         configs = {"affine": AugmentConfig(), "shift": AugmentConfig(shift=2, rotate=0, scale=0)}
         kinds = ["plain", "affine", "shift", "affine alone", "shift alone"]
-        if len(per_call) > 1:
+        if compare:
             kinds.append("affine per batch")
 
         def one(kind: str, rep: int) -> float:
             """CPU seconds of one pass of ``kind``."""
             cfg = configs[kind.split()[0]] if kind != "plain" else None
-            images = 1 if kind.endswith("per batch") else per_call[0]
+            pixels = 1 if kind.endswith("per batch") else per_call[0]
             if kind.endswith("alone"):                 # as fit calls it: chunks of whole batches
-                aug, chunk = Augmenter(cfg, 0), max(1, images // B) * B
+                aug, chunk = Augmenter(cfg, 0), max(1, pixels // (B * data.x[0].size)) * B
                 c0 = time.process_time()
                 for s in range(0, len(data), chunk):
                     aug(data.x[s:s + chunk])
                 return time.process_time() - c0
             init_rng, shuffle_rng = seeds(rep)
             model = build(arch, seed=init_rng)
-            Trainer.augment_images = images
+            Trainer.augment_pixels = pixels
             c0 = time.process_time()
             fit(model, data, None, recipe, shuffle_rng, progress=False, log=lambda *a: None,
                 augment=Augmenter(cfg, 0) if cfg else None)
@@ -95,7 +95,7 @@ def main() -> None:
         for rep in range(args.repeats):                # every kind once per round, in a shuffled order
             for kind in random.Random(rep).sample(kinds, len(kinds)):
                 times[kind].append(one(kind, rep))
-        Trainer.augment_images = per_call[0]
+        Trainer.augment_pixels = chunked
         scale = 54_000 / len(data)
         plain = min(times["plain"])
 
@@ -108,17 +108,19 @@ def main() -> None:
 
         rows.append([name, B, f"{plain * scale:.2f}", added("affine"), added("shift"),
                      f"{share('affine alone'):.0f}% / {share('shift alone'):.0f}%"]
-                    + ([added("affine per batch")] if "affine per batch" in times else []))
+                    + ([added("affine per batch")] if compare else []))
         out.append({"model": name, "batch_size": B, "plain_epoch_cpu_s": round(plain * scale, 3),
                     **{f"{k.replace(' ', '_')}_epoch_cpu_s": round(min(v) * scale, 3) for k, v in times.items()
                        if k != "plain"},
-                    **{f"{k.replace(' ', '_')}_share_pct": round(share(k), 1) for k in times if k != "plain"}})
-    calls = "per batch" if args.per_batch else f"on chunks of ~{per_call[0]} images"
+                    # inside fit: the time added, in % of the plain pass; alone: the augmenter's time, in %
+                    **{f"{k.replace(' ', '_')}_{'share' if k.endswith('alone') else 'added'}_pct":
+                       round(share(k) - (0 if k.endswith("alone") else 100), 1) for k in times if k != "plain"}})
+    calls = "per batch" if args.per_batch else f"on chunks of ~{per_call[0] // data.x[0].size} images"
     print(f"{machine()}; {args.threads} thread(s); {source} images; {args.samples} samples per pass, "
           f"CPU seconds extrapolated to a 54,000-image epoch (best of {args.repeats}); augmenter called {calls}; "
           "percentages: the median over the rounds of each pass against that round's plain pass")
     print(table(rows, ["model", "batch", "epoch CPU s", "affine (added)", "shift only (added)",
-                       "augmenter alone: affine / shift"] + (["affine, per batch (added)"] if len(per_call) > 1 else [])))
+                       "augmenter alone: affine / shift"] + (["affine, per batch (added)"] if compare else [])))
     if args.json:
         print(json.dumps(out))
 

@@ -252,10 +252,14 @@ def test_whole_pixel_shifts_are_exact_crops_within_the_strength():
 
 def test_resume_of_an_augmented_run_is_bit_identical(capsys, tmp_path, fake_dir, monkeypatch):
     """The augmentation generator is part of the checkpoint: a run stopped
-    by Ctrl-C in epoch 2 and resumed ends with the weights of the run that
-    was never stopped."""
+    by Ctrl-C in epoch 2 (after the epoch's first chunk of augmented
+    batches) and resumed ends with the weights of the run that was never
+    stopped."""
     from test_resume import assert_same_tensors, interrupt_at_step
 
+    from numpynets.train.fit import Trainer
+
+    monkeypatch.setattr(Trainer, "augment_pixels", 2 * 16 * 28 * 28)   # chunks of 2 batches: 4 per epoch
     _train(capsys, fake_dir, tmp_path / "whole", "--augment", "--seed", "2", "--epochs", "3")
     with monkeypatch.context() as m:
         interrupt_at_step(m, 7 + 2)                      # 108 images, batch 16: 7 steps per epoch
@@ -306,6 +310,38 @@ def test_augmenter_is_the_reference_resampling_of_its_coordinates(cfg):
         assert border is not None and border <= 8                        # the defaults never clip
     if cfg.rotate == 180:
         assert border is None                                            # clipped into a narrow border
+
+
+@pytest.mark.parametrize("cfg", [AugmentConfig(), AugmentConfig(shift=5, rotate=40, scale=0.3, shear=20, elastic=3),
+                                 AugmentConfig(shift=14, rotate=180, scale=0.9, shear=45, elastic=8)],
+                         ids=["default", "strong", "wild"])
+def test_blocks_are_the_reference_resampling_and_do_not_change_the_bits(cfg, monkeypatch):
+    """A call of several blocks (and a shorter last one), with two channels:
+    each image is the per-pixel twin's resampling at its coordinates, and
+    the block size does not change a bit."""
+    from numpynets.data.augment import config_border
+
+    x = np.random.default_rng(7).random((7, 2, 9, 8))                  # (N, C, H, W) float64
+    monkeypatch.setattr(Augmenter, "block_pixels", 3 * 2 * 9 * 8)      # 3 images per block: 3 + 3 + 1
+    out = Augmenter(cfg, np.random.default_rng(1))(x)
+    rows, cols = sample_coordinates(np.random.default_rng(1), cfg, 7, 9, 8)
+    if config_border(cfg, 9, 8) is not None:                           # clipping aside, exactly the twin's
+        np.testing.assert_allclose(out, resample_reference(x, rows, cols), atol=1e-12)
+    else:
+        np.testing.assert_allclose(out, resample(x, rows, cols), atol=1e-12)
+    for block in (1, 10 ** 9):
+        monkeypatch.setattr(Augmenter, "block_pixels", block)
+        assert np.array_equal(Augmenter(cfg, np.random.default_rng(1))(x), out)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float16])
+def test_integer_and_half_images_are_resampled_in_float64(dtype):
+    """Images that are neither float32 nor float64 are resampled in float64
+    with float64 transforms and cast back."""
+    x = (np.random.default_rng(2).random((5, 28, 28)) * 255).astype(dtype)
+    got = Augmenter(AugmentConfig(elastic=1.0), 4)(x)
+    want = Augmenter(AugmentConfig(elastic=1.0), 4)(x.astype(np.float64)).astype(dtype)
+    assert got.dtype == dtype and np.array_equal(got, want)
 
 
 def test_a_returned_batch_is_its_own_array():

@@ -56,8 +56,8 @@ def test_every_sample_once_per_epoch_with_partial_last_batch(monkeypatch):
 
 
 def test_augmenter_gets_chunks_of_whole_batches_and_the_model_their_batches_in_order(monkeypatch):
-    """With ``augment`` the trainer transforms about ``augment_images``
-    images per call (whole batches, the epoch's rest last, chunks starting
+    """With ``augment`` the trainer transforms about ``augment_pixels``
+    pixels per call (whole batches, the epoch's rest last, chunks starting
     afresh each epoch) and trains on those transformed images, batch by
     batch in order; every sample once per epoch."""
     from numpynets.nn.sequential import Sequential
@@ -76,7 +76,7 @@ def test_augmenter_gets_chunks_of_whole_batches_and_the_model_their_batches_in_o
         return x + 100.0 * len(calls)
 
     monkeypatch.setattr(Sequential, "forward", spy)
-    monkeypatch.setattr(Trainer, "augment_images", 100)            # 3 batches of 32 per call
+    monkeypatch.setattr(Trainer, "augment_pixels", 100 * 6)        # 100 samples of 6: 3 batches of 32 per call
     train = blobs(300)
     init_rng, shuffle_rng = seeds(0)
     fit(build(ARCH, seed=init_rng), train, None, Recipe(epochs=2, batch_size=32, lr=0.01), shuffle_rng,

@@ -31,7 +31,7 @@ from its zero-padded copy: one gather, exact, several times cheaper.
 :class:`Augmenter` draws all of a call's transforms at once and resamples
 in blocks of ``block_pixels`` (32 MNIST images), whose working arrays stay
 in cache and are reused; the trainer calls it on chunks of about 1,000
-images (:attr:`numpynets.train.fit.Trainer.augment_images`), not per batch.
+images (:attr:`numpynets.train.fit.Trainer.augment_pixels`), not per batch.
 
 Randomness comes from one ``np.random.Generator`` (``Augmenter.rng``),
 seeded from the run's seed by :func:`augment_rng`; the draws per call are a
@@ -166,7 +166,7 @@ def _weights(m: np.ndarray, grid, dtype, offset: float = 0.0) -> np.ndarray:
     added, then the elastic ``grid`` (2, n, 4, 4) flattened, or none."""
     n = len(m)
     parts = [m] if grid is None else [m, grid.transpose(1, 0, 2, 3).reshape(n, 2, 16)]
-    wts = np.concatenate(parts, axis=2).astype(dtype)                # (n, 2, 3 or 19), a copy
+    wts = np.concatenate(parts, axis=2, dtype=dtype)                 # (n, 2, 3 or 19), a copy
     wts[:, :, 2] += offset
     return wts
 
@@ -256,13 +256,13 @@ def _starts(n: int, stride: int, dtype) -> np.ndarray:
 
 
 class _Buffers:
-    """The resampler's working arrays for one batch shape, kept between
-    calls (:class:`Augmenter` holds one): the table of pairs, whose border
-    stays zero so only the images' place in it is written each time, and
-    every intermediate. Fresh arrays of these sizes (0.1-1 MB for a batch
-    of 16-64) can come from ``mmap`` and cost a page fault per 4 KB on
-    first touch: on the loaded shared machine reuse made a batch of 16
-    take 0.58x the time, on an idle one 0.94x."""
+    """The resampler's working arrays for one block shape, kept between
+    blocks and calls (:class:`Augmenter` keeps two shapes): the table of
+    pairs, whose border stays zero so only the images' place in it is
+    written each time, and every intermediate. Fresh arrays of these sizes
+    (0.1-1.4 MB for 16-32 images) can come from ``mmap`` and cost a page
+    fault per 4 KB on first touch: on the loaded shared machine reuse made
+    a batch of 16 take 0.58x the time, on an idle one 0.94x."""
 
     def __init__(self, N: int, C: int, H: int, W: int, bd: int, dt):
         Hp, Wp, HW, dt = H + 2 * bd, W + 2 * bd, H * W, np.dtype(dt)
@@ -276,6 +276,12 @@ class _Buffers:
         self.v = np.empty((N, C, HW), dtype=cdt)
         self.below = np.empty((N, C, HW), dtype=cdt)
         self.planes = (np.arange(C) * (Hp * Wp))[:, None]            # (C, 1): each channel's plane
+
+
+def _fast_dtype(dt) -> bool:
+    """float32 and float64 images are resampled in their own dtype; others
+    (float16, integers) go through float64."""
+    return np.dtype(dt) in (np.float32, np.float64)
 
 
 def _resample_bordered(images: np.ndarray, q: np.ndarray, border: int | None,
@@ -297,18 +303,19 @@ def _resample_bordered(images: np.ndarray, q: np.ndarray, border: int | None,
     is (N, C or 1, H*W), so each NumPy call runs one long inner loop.
 
     ``buffers`` (a :class:`_Buffers` the caller keeps) are the working
-    arrays, reused: a batch of the same shape then allocates nothing but its
-    output. Without them each call makes its own. The result is written
-    into ``out`` (N, C, H, W) of the images' dtype when given."""
+    arrays, reused: with them and ``out`` ((N, C, H, W) of the images'
+    dtype, which receives the result) a block allocates nothing. Without
+    them each call makes its own."""
     N, C, H, W = images.shape
     bd = CLIP_BORDER if border is None else border
     Hp, Wp = H + 2 * bd, W + 2 * bd
     dt = images.dtype
-    if dt not in (np.float32, np.float64):                            # float16, integers: compute in float64
-        res = _resample_bordered(images.astype(np.float64), q.astype(np.float64), border).astype(dt)
-        if out is not None:
-            out[...] = res
-        return res if out is None else out
+    if not _fast_dtype(dt):                                           # float16, integers: compute in float64
+        res = _resample_bordered(images.astype(np.float64), q.astype(np.float64, copy=False), border)
+        if out is None:
+            return res.astype(dt)
+        np.copyto(out, res, casting="unsafe")
+        return out
     b = buffers or _Buffers(N, C, H, W, bd, dt)
     pv = b.pairs.view(dt).reshape(N, C, Hp, Wp, 2)
     pv[:, :, bd:bd + H, bd:bd + W, 0] = images
@@ -392,10 +399,11 @@ class Augmenter:
 
     A call draws every image's transform at once (one fixed sequence of
     vectorised draws per call), then resamples the images in blocks of
-    about ``block_pixels`` pixels, whose working arrays stay in the core's
+    about ``block_pixels`` pixels (whole-pixel shifts, an exact crop, take
+    the call's images at once), whose working arrays stay in the core's
     cache and are reused between blocks and calls. So one call on many
     batches' images at once (as :class:`~numpynets.train.fit.Trainer`
-    makes, see its ``augment_images``) costs less than a call per batch,
+    makes, see its ``augment_pixels``) costs less than a call per batch,
     whose fixed costs come back each time and whose working arrays the
     training step evicts in between."""
 
@@ -418,7 +426,7 @@ class Augmenter:
         else:
             m, grid = _inverse_maps(self.rng, self.config, N, H, W)    # (N, 2, 3), (2, N, 4, 4) or None
             border = config_border(self.config, H, W)                  # None: clip (wild strengths)
-            wdt = x4.dtype if x4.dtype in (np.float32, np.float64) else np.float64
+            wdt = x4.dtype if _fast_dtype(x4.dtype) else np.float64
             wts = _weights(m, grid, wdt, offset=border or CLIP_BORDER)   # (N, 2, 3 or 19)
             out = np.empty_like(x4, order="C")                         # (N, C, H, W)
             k = max(1, self.block_pixels // max(1, C * H * W))         # images per block
@@ -432,7 +440,7 @@ class Augmenter:
     def _buffers_for(self, shape, border, dt) -> _Buffers | None:
         """The working arrays for blocks of ``shape``, kept for the last two
         shapes seen (the full blocks and a call's shorter last one)."""
-        if np.dtype(dt) not in (np.float32, np.float64):
+        if not _fast_dtype(dt):
             return None
         key = (tuple(shape), border, np.dtype(dt))
         if key not in self._buffers:

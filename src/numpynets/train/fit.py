@@ -78,14 +78,14 @@ class Trainer:
     callable on a batch of images that transforms each image on its own)
     transforms the training images; its generator is part of the checkpoint
     (``extra_state["augment"]``). It is called on chunks of whole batches,
-    in the epoch's order, about ``augment_images`` images at a time: the
+    in the epoch's order, about ``augment_pixels`` pixels at a time: the
     augmenter's fixed costs then come once per chunk, and it runs with its
     working arrays in the cache instead of after a training step that
     evicted them. The chunks start afresh each epoch, so a checkpoint at an
     epoch's end holds the generator's exact state.
     """
 
-    augment_images = 1024          # images per augmenter call (whole batches; at least one)
+    augment_pixels = 1024 * 28 * 28   # per augmenter call (1,024 MNIST images; whole batches, at least one)
 
     def __init__(self, model, recipe: Recipe, optimizer: Optimizer | None = None,
                  shuffle_rng: np.random.Generator | None = None, callbacks=(), log_every: int = 1,
@@ -150,7 +150,7 @@ class Trainer:
             cb.on_epoch_start(self, epoch)
         loss_sum, correct = 0.0, 0
         t0 = time.perf_counter()
-        chunk = max(1, self.augment_images // B)           # batches per augmenter call
+        chunk = max(1, self.augment_pixels // max(1, B * X[0].size))   # batches per augmenter call
         for s in range(steps):
             if self.augment is None:
                 idx = perm[s * B:(s + 1) * B]              # (B,), the last one possibly shorter
@@ -158,7 +158,7 @@ class Trainer:
             else:
                 if s % chunk == 0:                         # the next chunk of batches, transformed at once
                     idx = perm[s * B:(s + chunk) * B]      # (chunk * B,) or the epoch's rest
-                    xa, ya = self.augment(X[idx]), Y[idx]  # (chunk * B, H, W): a random affine transform of each
+                    xa, ya = self.augment(X[idx]), Y[idx]  # (chunk * B, ...): a random affine transform of each
                 o = (s % chunk) * B
                 xb, yb = xa[o:o + B], ya[o:o + B]
             if per_batch:
@@ -208,7 +208,8 @@ def fit(model, train, val=None, recipe: Recipe | None = None, shuffle_rng: np.ra
     silent) and, with ``run_dir``, ``best.safetensors``, ``log.csv`` and a
     resumable ``checkpoint.safetensors`` there. ``callbacks`` (see
     :mod:`numpynets.train.callbacks`) are called after these. ``augment``
-    transforms each training batch (see :class:`Trainer`).
+    transforms the training images, chunks of whole batches at a time (see
+    :class:`Trainer`).
     """
     from ..rundir import RunDir
     from .runlog import RunLog
