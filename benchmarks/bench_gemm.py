@@ -83,14 +83,19 @@ def attention_gemms(arch: dict, B: int) -> list[Gemm]:
     T, P, E = (IMAGE // PATCH) ** 2, PATCH * PATCH, D // H
     R, Kin = B * T, D + 1 if ln else D                  # rows; K of a product a LayerNorm is folded into
     per_head = dict(batch=B * H, count=L)
+
+    def weight_grad(name: str, n_out: int) -> Gemm:
+        # folded: (dz^T [xh | 1])^T, the GEMM dz^T xa (fold.affine_backward); plain: x^T dz (Linear.backward)
+        return Gemm(name, n_out, R, Kin, ta=True, count=L) if ln else Gemm(name, D, R, n_out, ta=True, count=L)
+
     return [
         Gemm("patch embed", R, P, D), Gemm("dW patch", P, R, D, ta=True),
-        Gemm("x Wqkv", R, Kin, 3 * D, count=L), Gemm("dWqkv", 3 * D, R, Kin, ta=True, count=L),
+        Gemm("x Wqkv", R, Kin, 3 * D, count=L), weight_grad("dWqkv", 3 * D),
         Gemm("dx qkv", R, 3 * D, D, tb=True, count=L),
         Gemm("q k^T", T, E, T, tb=True, **per_head), Gemm("a v", T, T, E, **per_head),
         Gemm("da = dy v^T", T, E, T, tb=True, **per_head), Gemm("dv = a^T dy", T, T, E, ta=True, **per_head),
         Gemm("dq = ds k", T, T, E, **per_head), Gemm("dk = ds^T q", T, T, E, ta=True, **per_head),
-        Gemm("x W1 (ff)", R, Kin, F, count=L), Gemm("dW1 (ff)", F, R, Kin, ta=True, count=L),
+        Gemm("x W1 (ff)", R, Kin, F, count=L), weight_grad("dW1 (ff)", F),
         Gemm("dx ff1", R, F, D, tb=True, count=L),
         Gemm("h W2 (ff)", R, F, D, count=L), Gemm("dW2 (ff)", F, R, D, ta=True, count=L),
         Gemm("dh ff2", R, D, F, tb=True, count=L),
