@@ -2,11 +2,12 @@
 at the shapes the step runs; and, with ``--steps``, what the rest of each
 step costs.
 
-For the MLP's and the attention model's recipes this lists every matrix
-product of one training step (forward, the weight gradients, the input
-gradients, and the attention's per-head products, as
+For the MLP's and the attention model's recipes this lists every
+matrix-matrix product (GEMM) of one training step (forward, the weight
+gradients, the input gradients, and the attention's per-head products, as
 ``numpynets/nn/linear.py``, ``fold.py`` and ``attention.py`` run them: a
-LayerNorm folded into the next product adds a row of ones, so K = D + 1)
+LayerNorm folded into the next product adds a row of ones, so K = D + 1;
+the matrix-vector products, bias sums and means, count as the rest)
 and times the list, alternating, with ``np.matmul`` (NumPy's BLAS, OpenBLAS
 in the PyPI wheels) and with ``torch.matmul`` (MKL in the PyTorch CPU
 wheels), on contiguous float32 operands, each side writing into its own
@@ -16,7 +17,11 @@ product's GFLOP/s on both sides and the GEMM seconds per 54,000-image epoch.
 ``--steps`` also times one ``fit`` pass and one PyTorch twin pass of the
 same recipe (``run_all.py``'s) in each round and splits each round's epoch
 into its products and the rest, ``rest = step - products``: the passes,
-the optimizer and Python around the products. The figures are medians
+the matrix-vector products, the optimizer and Python around the products,
+and what the products cost in the step beyond their hot, contiguous timing
+here (strided views, cold caches). PyTorch's rest is its step less our
+list timed with ``torch.matmul``: its twin runs nearly the same products
+(K = D where we fold a LayerNorm in), so it is an estimate. The figures are medians
 over the rounds. What a goal such as "0.8x PyTorch" leaves for our rest
 follows, round by round::
 
@@ -48,7 +53,10 @@ EPOCH_SAMPLES = 54_000
 class Gemm:
     """``C (m, n) = op(A) op(B)``, ``batch`` times, ``count`` times per step;
     ``ta``: A is stored (k, m) and used transposed (``x.T @ dy``), ``tb``: B
-    is stored (n, k) (``dy @ W.T``)."""
+    is stored (n, k) (``dy @ W.T``); ``split``: NumPy runs it as that many
+    products of ``m / split`` rows with the same B (``Linear`` on (N, T, K)
+    tokens: ``np.matmul`` broadcasts W over the samples), PyTorch as one
+    (``nn.Linear`` folds the samples into the rows)."""
     name: str
     m: int
     k: int
@@ -57,6 +65,7 @@ class Gemm:
     tb: bool = False
     batch: int = 1
     count: int = 1
+    split: int = 1
 
     @property
     def flops(self) -> int:
@@ -83,21 +92,23 @@ def attention_gemms(arch: dict, B: int) -> list[Gemm]:
     T, P, E = (IMAGE // PATCH) ** 2, PATCH * PATCH, D // H
     R, Kin = B * T, D + 1 if ln else D                  # rows; K of a product a LayerNorm is folded into
     per_head = dict(batch=B * H, count=L)
+    tokens = dict(split=B)                              # Linear.forward on (B, T, K) tokens
 
     def weight_grad(name: str, n_out: int) -> Gemm:
         # folded: (dz^T [xh | 1])^T, the GEMM dz^T xa (fold.affine_backward); plain: x^T dz (Linear.backward)
         return Gemm(name, n_out, R, Kin, ta=True, count=L) if ln else Gemm(name, D, R, n_out, ta=True, count=L)
 
     return [
-        Gemm("patch embed", R, P, D), Gemm("dW patch", P, R, D, ta=True),
+        Gemm("patch embed", R, P, D, **tokens), Gemm("dW patch", P, R, D, ta=True),
         Gemm("x Wqkv", R, Kin, 3 * D, count=L), weight_grad("dWqkv", 3 * D),
         Gemm("dx qkv", R, 3 * D, D, tb=True, count=L),
         Gemm("q k^T", T, E, T, tb=True, **per_head), Gemm("a v", T, T, E, **per_head),
         Gemm("da = dy v^T", T, E, T, tb=True, **per_head), Gemm("dv = a^T dy", T, T, E, ta=True, **per_head),
         Gemm("dq = ds k", T, T, E, **per_head), Gemm("dk = ds^T q", T, T, E, ta=True, **per_head),
-        Gemm("x W1 (ff)", R, Kin, F, count=L), weight_grad("dW1 (ff)", F),
+        # ff1 folded: the 2-D [xh | 1] (Linear.forward_folded); plain: the (B, T, D) tokens
+        Gemm("x W1 (ff)", R, Kin, F, count=L, **({} if ln else tokens)), weight_grad("dW1 (ff)", F),
         Gemm("dx ff1", R, F, D, tb=True, count=L),
-        Gemm("h W2 (ff)", R, F, D, count=L), Gemm("dW2 (ff)", F, R, D, ta=True, count=L),
+        Gemm("h W2 (ff)", R, F, D, count=L, **tokens), Gemm("dW2 (ff)", F, R, D, ta=True, count=L),
         Gemm("dh ff2", R, D, F, tb=True, count=L),
         # the last LayerNorm's affine is taken on the pooled rows: the classifier's K is D
         Gemm("classifier", B, D, 10), Gemm("dW classifier", D, B, 10, ta=True),
@@ -114,6 +125,8 @@ def operands(g: Gemm, rng, lib):
     a = rng.standard_normal((*lead, *((g.k, g.m) if g.ta else (g.m, g.k))), dtype=np.float32)
     b = rng.standard_normal((*lead, *((g.n, g.k) if g.tb else (g.k, g.n))), dtype=np.float32)
     out = np.empty((*lead, g.m, g.n), dtype=np.float32)
+    if g.split > 1 and lib is np:                       # (split, m / split, k) @ (k, n), as Linear runs it
+        a, out = a.reshape(g.split, g.m // g.split, g.k), out.reshape(g.split, g.m // g.split, g.n)
     if lib is not np:
         a, b, out = lib.from_numpy(a), lib.from_numpy(b), lib.from_numpy(out)
     a = a.swapaxes(-1, -2) if g.ta else a
@@ -209,7 +222,8 @@ def measure(torch, name: str, recipe_name: str, recipe, rng, rounds: int, data) 
                          "numpy_gflops": g.flops * per_epoch / ours / 1e9,
                          "torch_gflops": g.flops * per_epoch / theirs / 1e9,
                          "numpy_s_per_epoch": ours, "torch_s_per_epoch": theirs})
-        shape = f"{g.batch} x " * (g.batch > 1) + f"({g.m}x{g.k})({g.k}x{g.n})" + f" x{g.count}" * (g.count > 1)
+        m = f"{g.split} x {g.m // g.split}" if g.split > 1 else g.m
+        shape = f"{g.batch} x " * (g.batch > 1) + f"({m}x{g.k})({g.k}x{g.n})" + f" x{g.count}" * (g.count > 1)
         rows.append([g.name, shape, f"{products[-1]['numpy_gflops']:.0f}", f"{products[-1]['torch_gflops']:.0f}",
                      f"{theirs / ours:.2f}", f"{ours:.2f}"])
     total = {lib: [sum(times[lib][i][r] for i in range(len(gemms))) for r in range(rounds)] for lib in (np, torch)}
