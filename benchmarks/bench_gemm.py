@@ -164,8 +164,7 @@ def main(argv=None) -> int:
 
     from numpynets.models.registry import get_model, get_recipe
 
-    set_threads(args.threads)
-    torch.set_num_threads(args.threads)
+    set_threads(args.threads)                          # ours and torch's
     rng = np.random.default_rng(0)
     data = None
     if args.steps:
@@ -190,7 +189,7 @@ def main(argv=None) -> int:
 
 
 def measure(torch, name: str, recipe_name: str, recipe, rng, rounds: int, data) -> tuple[dict, list[str]]:
-    """Every product of one step with both libraries, and with ``data`` a
+    """Every GEMM of one step with both libraries, and with ``data`` a
     fit pass and a PyTorch pass, in each of ``rounds`` rounds (the order
     alternating between rounds); a round's rest is its step less its
     products, so that a machine whose speed drifts between rounds moves
@@ -219,6 +218,7 @@ def measure(torch, name: str, recipe_name: str, recipe, rng, rounds: int, data) 
     for i, g in enumerate(gemms):
         ours, theirs = median(times[np][i]), median(times[torch][i])
         products.append({"name": g.name, "m": g.m, "k": g.k, "n": g.n, "batch": g.batch, "count": g.count,
+                         "split": g.split,
                          "numpy_gflops": g.flops * per_epoch / ours / 1e9,
                          "torch_gflops": g.flops * per_epoch / theirs / 1e9,
                          "numpy_s_per_epoch": ours, "torch_s_per_epoch": theirs})
@@ -247,9 +247,10 @@ def measure(torch, name: str, recipe_name: str, recipe, rng, rounds: int, data) 
                       "rest_budget_at_0.8_s": median(budget),
                       "rest_cut_needed_at_0.8": median(1 - b / o for b, o in zip(budget, rest["ours"]))})
         e = entry
-        lines.append(f"whole step, s/epoch ({len(data)} images per pass): numpynets {e['ours_step_s']:.2f} = products "
-                     f"{ours_s:.2f} + rest {e['ours_rest_s']:.2f}; PyTorch {e['torch_step_s']:.2f} = products "
-                     f"{torch_s:.2f} + rest {e['torch_rest_s']:.2f}; step ratio {e['step_ratio']:.3f}; at 0.8x our "
+        lines.append(f"whole step, s/epoch ({len(data)} images per pass; medians over the rounds, so the parts need "
+                     f"not add up): numpynets {e['ours_step_s']:.2f}, products {ours_s:.2f}, rest {e['ours_rest_s']:.2f}; "
+                     f"PyTorch {e['torch_step_s']:.2f}, products {torch_s:.2f}, rest {e['torch_rest_s']:.2f}; "
+                     f"step ratio {e['step_ratio']:.3f}; at 0.8x our "
                      f"rest could be at most {e['rest_budget_at_0.8_s']:.2f} ({cut_text(e['rest_cut_needed_at_0.8'])})")
     return entry, lines
 
