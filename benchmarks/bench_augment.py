@@ -51,7 +51,6 @@ def main() -> None:
     from numpynets.train import fit, seeds
     from numpynets.train.fit import Trainer
 
-
     if find_mnist() is not None:
         mn = load_mnist(limit=args.samples, val_fraction=0.0, log=lambda *a: None)
         data, source = mn.train, "MNIST"
